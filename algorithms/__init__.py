@@ -1,0 +1,1 @@
+"""Algorithms written once against the matrix API."""

@@ -1,0 +1,76 @@
+"""fedla: federated linear algebra for Python.
+
+A ``Matrix`` is a lazy handle over data that may live at remote worker daemons; operations build
+a plan that runs where the data is, and only aggregates come back.
+
+>>> import fedla as fl
+>>> ctx = fl.Context(local_workers=3)                 # loopback workers, no configuration
+>>> X = ctx.scatter(data)                              # or ctx.federated(["host:port/X1.csv", ...])
+>>> G = (X.T @ X).compute()                            # numpy array; X's blocks never move
+"""
+
+from fedla.context import Context
+from fedla.functions import (
+    abs,
+    eigh,
+    exp,
+    log,
+    maximum,
+    minimum,
+    round,
+    sigmoid,
+    sign,
+    solve,
+    sqrt,
+)
+from fedla.matrix import Matrix, hstack, matrix, vstack, where
+from fedla.plan import Partitioning
+from fedla.runtime.errors import (
+    AccessDeniedError,
+    DataFileNotFoundError,
+    FedlaError,
+    InvalidArgumentError,
+    MalformedRequestError,
+    RequestSkippedError,
+    ResourceLimitError,
+    ShapeMismatchError,
+    UnknownKernelError,
+    UnknownVariableError,
+    WorkerInternalError,
+    WorkerUnavailableError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AccessDeniedError",
+    "Context",
+    "DataFileNotFoundError",
+    "FedlaError",
+    "InvalidArgumentError",
+    "MalformedRequestError",
+    "Matrix",
+    "Partitioning",
+    "RequestSkippedError",
+    "ResourceLimitError",
+    "ShapeMismatchError",
+    "UnknownKernelError",
+    "UnknownVariableError",
+    "WorkerInternalError",
+    "WorkerUnavailableError",
+    "abs",
+    "eigh",
+    "exp",
+    "hstack",
+    "log",
+    "matrix",
+    "maximum",
+    "minimum",
+    "round",
+    "sigmoid",
+    "sign",
+    "solve",
+    "sqrt",
+    "vstack",
+    "where",
+]

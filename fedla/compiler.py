@@ -1,0 +1,465 @@
+"""Lowering plans to per-site requests plus combine steps at the coordinator, and running them.
+
+``placement`` decides where each node's value lives. ``evaluate`` walks a plan bottom-up: a
+node whose inputs are all local runs in-process on the same kernels the workers run; an
+operation on a federated input becomes one EXEC_INST per block at the worker holding it, with
+local operands shipped as literals (small) or PUT once per worker (large), named by lineage key.
+Aggregations that leave the sites queue a partial per block plus a GET, flush every worker's
+batch in parallel, and combine (sum, concatenation, or a reduction's associative combine).
+Requests queue until a value is needed at the coordinator, so a plan such as ``X.T @ X`` costs
+one round trip per worker. Identical subexpressions share a lineage key and run once.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Union
+
+import numpy as np
+import scipy.sparse as sp
+
+from fedla.plan import Block, Layout, Node, Partitioning, lineage_key
+from fedla.request_batcher import PendingResult, RequestBatcher
+from fedla.runtime.errors import InvalidArgumentError
+from fedla.runtime.kernels import run_kernel
+from fedla.runtime.kernels.reductions import combine_partials
+from fedla.runtime.protocol.codec import INLINE_LIMIT
+from fedla.runtime.protocol.requests import Clear, ExecInst, Get, Literal, Operand, Put
+
+if TYPE_CHECKING:
+    from fedla.context import Context
+
+_LOGGER = logging.getLogger(__name__)
+
+ROW, COL, LOCAL = Partitioning.ROW, Partitioning.COL, Partitioning.LOCAL
+
+
+def placement(op: str, inputs: list[Node], attrs: dict[str, Any]) -> Partitioning:
+    """Where the result of ``op`` on ``inputs`` lives: ROW, COL (stays at the sites) or LOCAL."""
+    federated = [node for node in inputs if node.federated]
+    if not federated:
+        return LOCAL
+    if op == "matmul":
+        left, right = inputs
+        if left.partitioning is ROW:
+            return ROW
+        return COL if left.partitioning is LOCAL and right.partitioning is COL else LOCAL
+    if op in ("binary", "unary", "where"):
+        return _anchor(inputs).partitioning
+    if op == "reduce":
+        axis = attrs.get("axis")
+        kind = inputs[0].partitioning
+        keeps = (kind is ROW and axis == 1) or (kind is COL and axis == 0)
+        return kind if keeps else LOCAL
+    if op == "slice":
+        return inputs[0].partitioning
+    if op == "transpose":
+        return COL if inputs[0].partitioning is ROW else ROW
+    if op in ("cbind", "rbind"):
+        along = ROW if op == "cbind" else COL  # the partitioning that lets blocks bind in place
+        across = COL if op == "cbind" else ROW  # the partitioning that just lists blocks
+        if all(node.partitioning is along or not node.federated for node in inputs) and \
+                _anchor(inputs).partitioning is along:
+            return along
+        if all(node.partitioning is across for node in inputs):
+            return across
+        return LOCAL
+    raise InvalidArgumentError(f"no placement rule for operation {op!r}")
+
+
+def _anchor(inputs: list[Node]) -> Node:
+    """The federated input whose layout the result follows: a full-size one if any."""
+    federated = [node for node in inputs if node.federated]
+    return max(federated, key=lambda node: node.shape[0] * node.shape[1])
+
+
+@dataclass(frozen=True)
+class _Local:
+    """A value at the coordinator, with the lineage key of the node that produced it."""
+
+    value: Any
+    key: str
+
+
+_Result = Union[_Local, Layout]
+
+
+def evaluate(node: Node, context: Context | None) -> Any:
+    """Compute ``node``: a numpy array, a scipy CSR array, or a scalar."""
+    if not _plan_is_federated(node):
+        return _LocalEvaluator().value(node)
+    if context is None:
+        raise InvalidArgumentError("a federated plan needs its Context")
+    return _FederatedEvaluation(context).run(node)
+
+
+def _plan_is_federated(node: Node) -> bool:
+    return node.federated or any(_plan_is_federated(child) for child in node.inputs)
+
+
+class _LocalEvaluator:
+    """Runs a plan without federated inputs in this process."""
+
+    def __init__(self) -> None:
+        self._memo: dict[str, Any] = {}
+
+    def value(self, node: Node) -> Any:
+        if node.key not in self._memo:
+            if node.op == "local":
+                self._memo[node.key] = node.value
+            else:
+                inputs = [self.value(child) for child in node.inputs]
+                self._memo[node.key] = run_kernel(node.op, inputs, dict(node.attrs))
+        return self._memo[node.key]
+
+
+class _FederatedEvaluation:
+    """One ``compute()`` of a plan with federated inputs."""
+
+    def __init__(self, context: Context) -> None:
+        self.context = context
+        self.batcher: RequestBatcher = context.batcher
+        self._memo: dict[str, _Result] = {}
+        self._created: set[tuple[str, str]] = set()  # (address, var) made by this compute
+
+    def run(self, node: Node) -> Any:
+        result = self._eval(node)
+        value = result.value if isinstance(result, _Local) else self._gather(result)
+        # Intermediates are dropped with the next batch to each worker: no extra round trip.
+        by_address: dict[str, list[str]] = {}
+        for address, var in self._created:
+            by_address.setdefault(address, []).append(var)
+        for address, names in by_address.items():
+            self.batcher.defer(address, Clear(tuple(sorted(names))))
+        return value
+
+    # ----- dispatch
+    def _eval(self, node: Node) -> _Result:
+        if node.key in self._memo:
+            return self._memo[node.key]
+        if node.op == "local":
+            result: _Result = _Local(node.value, node.key)
+        elif node.op == "federated":
+            assert node.layout is not None
+            result = node.layout
+        elif not _plan_is_federated(node):
+            inputs = [self._local(child).value for child in node.inputs]
+            result = _Local(run_kernel(node.op, inputs, dict(node.attrs)), node.key)
+        else:
+            result = getattr(self, f"_lower_{node.op}")(node)
+        self._memo[node.key] = result
+        return result
+
+    def _local(self, node: Node) -> _Local:
+        """``node``'s value at the coordinator, gathering it if it is federated."""
+        result = self._eval(node)
+        if isinstance(result, _Local):
+            return result
+        gathered = _Local(self._gather(result), node.key)
+        self._memo[node.key] = gathered
+        return gathered
+
+    # ----- lowering rules
+    def _lower_matmul(self, node: Node) -> _Result:
+        left, right = node.inputs
+        if left.op == "transpose" and left.inputs[0].key == right.key and right.federated:
+            return self._tsmm(node, right)
+        if left.federated and right.federated:
+            a, b = self._eval(left), self._eval(right)
+            assert isinstance(a, Layout) and isinstance(b, Layout)
+            if a.partitioning is COL and b.partitioning is ROW and _inner_aligned(a, b):
+                return self._sum_over_blocks(node, a, b)
+            # Not co-located: the right operand must travel (it is usually the small one).
+            return self._matmul_one_federated(node, a, self._local(right))
+        if left.federated:
+            a = self._eval(left)
+            assert isinstance(a, Layout)
+            return self._matmul_one_federated(node, a, self._local(right))
+        b = self._eval(right)
+        assert isinstance(b, Layout)
+        local = self._local(left)
+        if b.partitioning is COL:
+            blocks = [
+                self._exec_block(node, "matmul", [self._ship(blk.address, local), blk], {},
+                                 rows=(0, node.shape[0]), cols=blk.cols, like=blk)
+                for blk in b.blocks
+            ]
+            return Layout(COL, tuple(blocks))
+        partials = [
+            self._exec_partial(node, "matmul",
+                               [self._ship_slice(blk.address, local, None, blk.rows), blk], {})
+            for blk in b.blocks
+        ]
+        return self._combine_sum(node, partials)
+
+    def _matmul_one_federated(self, node: Node, a: Layout, b: _Local) -> _Result:
+        if a.partitioning is ROW:
+            blocks = [
+                self._exec_block(node, "matmul", [blk, self._ship(blk.address, b)], {},
+                                 rows=blk.rows, cols=(0, node.shape[1]), like=blk)
+                for blk in a.blocks
+            ]
+            return Layout(ROW, tuple(blocks))
+        partials = [
+            self._exec_partial(node, "matmul",
+                               [blk, self._ship_slice(blk.address, b, blk.cols, None)], {})
+            for blk in a.blocks
+        ]
+        return self._combine_sum(node, partials)
+
+    def _sum_over_blocks(self, node: Node, a: Layout, b: Layout) -> _Local:
+        """``A @ B`` with A's column blocks co-located with B's row blocks: sum of local products."""
+        partials = [
+            self._exec_partial(node, "matmul", [blk_a, blk_b], {})
+            for blk_a, blk_b in zip(a.blocks, b.blocks)
+        ]
+        return self._combine_sum(node, partials)
+
+    def _tsmm(self, node: Node, x: Node) -> _Result:
+        """``t(X) @ X`` as one syrk per block; for column blocks, the blocks of a local result."""
+        layout = self._eval(x)
+        assert isinstance(layout, Layout)
+        if layout.partitioning is ROW:
+            partials = [self._exec_partial(node, "tsmm", [blk], {"left": True})
+                        for blk in layout.blocks]
+            return self._combine_sum(node, partials)
+        # Column blocks: t(X) @ X needs every pair of blocks; X travels once.
+        local = self._local(x)
+        return _Local(run_kernel("tsmm", [local.value], {"left": True}), node.key)
+
+    def _lower_binary(self, node: Node) -> _Result:
+        return self._elementwise(node)
+
+    def _lower_unary(self, node: Node) -> _Result:
+        return self._elementwise(node)
+
+    def _lower_where(self, node: Node) -> _Result:
+        return self._elementwise(node)
+
+    def _elementwise(self, node: Node) -> _Result:
+        anchor_node = _anchor(list(node.inputs))
+        anchor = self._eval(anchor_node)
+        assert isinstance(anchor, Layout)
+        along_rows = anchor.partitioning is ROW
+        operand_results = []
+        for child in node.inputs:
+            result = self._eval(child)
+            if isinstance(result, Layout) and not result.aligned_with(anchor):
+                result = self._local(child)
+            operand_results.append((child, result))
+        blocks = []
+        for index, blk in enumerate(anchor.blocks):
+            inputs: list[Any] = []
+            for child, result in operand_results:
+                if isinstance(result, Layout):
+                    inputs.append(result.blocks[index])
+                else:
+                    inputs.append(self._ship_aligned(blk, result, child.shape, along_rows))
+            if along_rows:
+                rows, cols = blk.rows, (0, node.shape[1])
+            else:
+                rows, cols = (0, node.shape[0]), blk.cols
+            blocks.append(self._exec_block(node, node.op, inputs, dict(node.attrs),
+                                           rows=rows, cols=cols, like=blk))
+        return Layout(anchor.partitioning, tuple(blocks))
+
+    def _lower_reduce(self, node: Node) -> _Result:
+        (child,) = node.inputs
+        layout = self._eval(child)
+        assert isinstance(layout, Layout)
+        attrs = dict(node.attrs)
+        axis = attrs["axis"]
+        if node.partitioning is not LOCAL:  # reduced along the unpartitioned axis: stays put
+            blocks = []
+            for blk in layout.blocks:
+                rows, cols = (blk.rows, (0, 1)) if axis == 1 else ((0, 1), blk.cols)
+                blocks.append(self._exec_block(node, "reduce", [blk], attrs,
+                                               rows=rows, cols=cols, like=blk))
+            return Layout(layout.partitioning, tuple(blocks))
+        partials = []
+        for blk in layout.blocks:
+            block_attrs = dict(attrs)
+            if attrs["reduction"] in ("argmax", "argmin"):
+                block_attrs["offset"] = blk.rows[0] if axis == 0 else blk.cols[0]
+            partials.append(self._exec_partial(node, "reduce_partial", [blk], block_attrs))
+        self.batcher.flush()
+        combine_attrs = {k: v for k, v in attrs.items() if k not in ("reduction", "axis")}
+        value = combine_partials(attrs["reduction"], [p.value for p in partials], **combine_attrs)
+        return _Local(value, node.key)
+
+    def _lower_slice(self, node: Node) -> _Result:
+        (child,) = node.inputs
+        layout = self._eval(child)
+        assert isinstance(layout, Layout)
+        rows, cols = node.attr("rows"), node.attr("cols")
+        along_rows = layout.partitioning is ROW
+        wanted = rows if along_rows else cols
+        blocks = []
+        for blk in layout.blocks:
+            span = blk.rows if along_rows else blk.cols
+            lo, hi = max(span[0], wanted[0]), min(span[1], wanted[1])
+            if lo >= hi:
+                continue
+            local = (lo - span[0], hi - span[0])
+            attrs = {"rows": local, "cols": cols} if along_rows else {"rows": rows, "cols": local}
+            new_span = (lo - wanted[0], hi - wanted[0])
+            if along_rows:
+                new_rows, new_cols = new_span, (0, cols[1] - cols[0])
+            else:
+                new_rows, new_cols = (0, rows[1] - rows[0]), new_span
+            blocks.append(self._exec_block(node, "slice", [blk], attrs,
+                                           rows=new_rows, cols=new_cols, like=blk))
+        return Layout(layout.partitioning, tuple(blocks))
+
+    def _lower_transpose(self, node: Node) -> _Result:
+        layout = self._eval(node.inputs[0])
+        assert isinstance(layout, Layout)
+        blocks = [
+            self._exec_block(node, "transpose", [blk], {}, rows=blk.cols, cols=blk.rows, like=blk)
+            for blk in layout.blocks
+        ]
+        return Layout(COL if layout.partitioning is ROW else ROW, tuple(blocks))
+
+    def _lower_cbind(self, node: Node) -> _Result:
+        return self._bind(node, along=ROW)
+
+    def _lower_rbind(self, node: Node) -> _Result:
+        return self._bind(node, along=COL)
+
+    def _bind(self, node: Node, along: Partitioning) -> _Result:
+        if node.partitioning is LOCAL:
+            values = [self._local(child).value for child in node.inputs]
+            return _Local(run_kernel(node.op, values, {}), node.key)
+        if node.partitioning is not along:  # blocks of the inputs simply follow each other
+            blocks: list[Block] = []
+            offset = 0
+            for child in node.inputs:
+                layout = self._eval(child)
+                assert isinstance(layout, Layout)
+                for blk in layout.blocks:
+                    if along is ROW:  # cbind of column blocks
+                        cols = (blk.cols[0] + offset, blk.cols[1] + offset)
+                        blocks.append(Block(blk.address, blk.rows, cols, blk.var, blk.key))
+                    else:
+                        rows = (blk.rows[0] + offset, blk.rows[1] + offset)
+                        blocks.append(Block(blk.address, rows, blk.cols, blk.var, blk.key))
+                offset += child.shape[1] if along is ROW else child.shape[0]
+            return Layout(node.partitioning, tuple(blocks))
+        anchor = self._eval(_anchor(list(node.inputs)))
+        assert isinstance(anchor, Layout)
+        operand_results = []
+        for child in node.inputs:
+            result = self._eval(child)
+            if isinstance(result, Layout) and not result.aligned_with(anchor):
+                result = self._local(child)
+            operand_results.append((child, result))
+        bound = []
+        for index, blk in enumerate(anchor.blocks):
+            inputs: list[Any] = []
+            for child, result in operand_results:
+                if isinstance(result, Layout):
+                    inputs.append(result.blocks[index])
+                elif along is ROW:
+                    inputs.append(self._ship_slice(blk.address, result, blk.rows, None))
+                else:
+                    inputs.append(self._ship_slice(blk.address, result, None, blk.cols))
+            if along is ROW:
+                rows, cols = blk.rows, (0, node.shape[1])
+            else:
+                rows, cols = (0, node.shape[0]), blk.cols
+            bound.append(self._exec_block(node, node.op, inputs, {}, rows=rows, cols=cols,
+                                          like=blk))
+        return Layout(along, tuple(bound))
+
+    # ----- request building
+    def _exec_block(
+        self, node: Node, op: str, inputs: list[Any], attrs: dict[str, Any],
+        rows: tuple[int, int], cols: tuple[int, int], like: Block,
+    ) -> Block:
+        """Queue ``op`` at ``like``'s worker; the result is a block named by its lineage key."""
+        var = self._exec(like.address, op, inputs, attrs)
+        return Block(like.address, rows, cols, var, var)
+
+    def _exec_partial(
+        self, node: Node, op: str, inputs: list[Any], attrs: dict[str, Any]
+    ) -> PendingResult:
+        """Queue ``op`` at the worker of the first federated input and a GET of its result."""
+        address = next(item.address for item in inputs if isinstance(item, Block))
+        var = self._exec(address, op, inputs, attrs)
+        return self.batcher.add(address, Get(var))
+
+    def _exec(self, address: str, op: str, inputs: list[Any], attrs: dict[str, Any]) -> str:
+        operands: list[Operand] = []
+        keys = []
+        for item in inputs:
+            if isinstance(item, Block):
+                operands.append(item.var)
+                keys.append(item.key)
+            else:
+                operand, key = item
+                operands.append(operand)
+                keys.append(key)
+        var = lineage_key(op, tuple(sorted(attrs.items())), tuple(keys))
+        if (address, var) not in self._created:
+            self._created.add((address, var))
+            self.batcher.add(address, ExecInst(op, tuple(operands), var, attrs))
+        return var
+
+    def _ship(self, address: str, local: _Local) -> tuple[Operand, str]:
+        """A local value as an EXEC operand: inline if small, else PUT once to this worker."""
+        return self._ship_value(address, local.value, local.key)
+
+    def _ship_slice(
+        self, address: str, local: _Local, rows: tuple[int, int] | None,
+        cols: tuple[int, int] | None,
+    ) -> tuple[Operand, str]:
+        value = local.value
+        if rows is not None:
+            value = value[rows[0]:rows[1]]
+        if cols is not None:
+            value = value[:, cols[0]:cols[1]]
+        return self._ship_value(address, value, lineage_key("slice", local.key, rows, cols))
+
+    def _ship_aligned(
+        self, blk: Block, local: _Local, shape: tuple[int, ...], along_rows: bool
+    ) -> tuple[Operand, str]:
+        """The part of a local elementwise operand that meets ``blk`` under broadcasting."""
+        if not shape:
+            return self._ship_value(blk.address, local.value, local.key)
+        nrows, ncols = shape
+        if along_rows:
+            return self._ship_slice(blk.address, local, blk.rows if nrows > 1 else None, None)
+        return self._ship_slice(blk.address, local, None, blk.cols if ncols > 1 else None)
+
+    def _ship_value(self, address: str, value: Any, key: str) -> tuple[Operand, str]:
+        nbytes = value.data.nbytes if sp.issparse(value) else np.asarray(value).nbytes
+        if np.ndim(value) == 0 or nbytes <= INLINE_LIMIT:
+            return Literal(value), key
+        if (address, key) not in self._created:
+            self._created.add((address, key))
+            self.batcher.add(address, Put(key, value))
+        return key, key
+
+    # ----- combining at the coordinator
+    def _combine_sum(self, node: Node, partials: list[PendingResult]) -> _Local:
+        self.batcher.flush()
+        total = functools.reduce(lambda a, b: a + b, (p.value for p in partials))
+        if sp.issparse(total):
+            total = sp.csr_array(total)
+        return _Local(total, node.key)
+
+    def _gather(self, layout: Layout) -> Any:
+        pending = [self.batcher.add(blk.address, Get(blk.var)) for blk in layout.blocks]
+        self.batcher.flush()
+        values = [p.value for p in pending]
+        stack = run_kernel("rbind" if layout.partitioning is ROW else "cbind", values, {})
+        return stack
+
+
+def _inner_aligned(a: Layout, b: Layout) -> bool:
+    """Whether A's column blocks and B's row blocks cover the same ranges at the same workers."""
+    return len(a.blocks) == len(b.blocks) and all(
+        x.address == y.address and x.cols == y.rows for x, y in zip(a.blocks, b.blocks)
+    )

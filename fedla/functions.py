@@ -1,0 +1,74 @@
+"""numpy-style functions over matrices: ``fl.exp``, ``fl.maximum``, ``fl.solve``, ...
+
+Elementwise functions build lazy plan nodes like the operators do. ``solve`` and ``eigh`` are for
+small results at the coordinator (a Gram matrix, a covariance): they compute their inputs and
+return numpy arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fedla.matrix import Matrix, Operand, binary, unary
+
+
+def exp(x: Operand) -> Matrix:
+    """Elementwise e**x."""
+    return unary("exp", x)
+
+
+def log(x: Operand) -> Matrix:
+    """Elementwise natural logarithm."""
+    return unary("log", x)
+
+
+def sqrt(x: Operand) -> Matrix:
+    """Elementwise square root."""
+    return unary("sqrt", x)
+
+
+def abs(x: Operand) -> Matrix:  # noqa: A001 - numpy's name
+    """Elementwise absolute value."""
+    return unary("abs", x)
+
+
+def sign(x: Operand) -> Matrix:
+    """Elementwise sign (-1, 0, 1)."""
+    return unary("sign", x)
+
+
+def round(x: Operand) -> Matrix:  # noqa: A001 - numpy's name
+    """Elementwise rounding to the nearest integer, halves to even (as ``np.round``)."""
+    return unary("round", x)
+
+
+def sigmoid(x: Operand) -> Matrix:
+    """Elementwise logistic function 1 / (1 + e**-x), computed without overflow."""
+    return unary("sigmoid", x)
+
+
+def maximum(a: Operand, b: Operand) -> Matrix:
+    """Elementwise maximum (numpy broadcasting)."""
+    return binary("maximum", a, b)
+
+
+def minimum(a: Operand, b: Operand) -> Matrix:
+    """Elementwise minimum (numpy broadcasting)."""
+    return binary("minimum", a, b)
+
+
+def solve(a: Operand, b: Operand) -> np.ndarray:
+    """Solve ``a @ x = b`` at the coordinator; ``a`` is a small square matrix."""
+    return np.linalg.solve(_value(a), _value(b))
+
+
+def eigh(a: Operand) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending) and eigenvectors of a small symmetric matrix, at the coordinator."""
+    return np.linalg.eigh(_value(a))
+
+
+def _value(x: Operand) -> Any:
+    value = x.compute() if isinstance(x, Matrix) else x
+    return value.toarray() if hasattr(value, "toarray") else np.asarray(value)

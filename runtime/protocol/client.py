@@ -1,0 +1,156 @@
+"""The coordinator's end of the wire: one persistent gRPC channel per worker."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+from fedla.runtime.errors import (
+    FedlaError,
+    RequestSkippedError,
+    WorkerUnavailableError,
+    error_from_wire,
+)
+from fedla.runtime.protocol import fedla_pb2 as pb
+from fedla.runtime.protocol.codec import decode_value
+from fedla.runtime.protocol.framing import (
+    GRPC_OPTIONS,
+    UNARY_BYTES,
+    envelope_frame,
+    from_frames,
+    to_frames,
+)
+from fedla.runtime.protocol.requests import Metadata, Request, encode_batch
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class TrafficCounter:
+    """Requests, calls and bytes that crossed one channel."""
+
+    calls: int = 0
+    requests: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+class WorkerClient:
+    """A persistent HTTP/2 channel to one worker; ``execute`` sends one batch per call.
+
+    Thread-safe: gRPC channels multiplex concurrent calls.
+    """
+
+    def __init__(self, address: str, timeout: float | None = None) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.traffic = TrafficCounter()
+        self._lock = threading.Lock()
+        self._channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+        # Frames are (de)serialized by ``framing``; gRPC moves raw bytes.
+        service = "/" + pb.DESCRIPTOR.services_by_name["Worker"].full_name
+        self._call = self._channel.unary_unary(f"{service}/Call")
+        self._execute = self._channel.stream_stream(f"{service}/Execute")
+        self._fetch = self._channel.unary_stream(f"{service}/Fetch")
+
+    def execute(self, tenant: str, requests: list[Request]) -> list[Any]:
+        """Run ``requests`` in order at the worker and return one result per request.
+
+        A result is ``Metadata`` (READ, PUT, EXEC_INST), a value (GET, EXEC_UDF without outputs)
+        or ``None`` (CLEAR). The first failed request's error is raised as the exception class
+        the worker reported; later requests of the batch were not executed.
+        """
+        results = self.execute_all(tenant, requests)
+        for result in results:
+            if isinstance(result, FedlaError) and not isinstance(result, RequestSkippedError):
+                raise result
+        return results
+
+    def execute_all(self, tenant: str, requests: list[Request]) -> list[Any]:
+        """Like ``execute`` but return errors in place of results instead of raising them."""
+        envelope, buffers = encode_batch(tenant, requests)
+        counter = _ByteCounter()
+        try:
+            if not buffers and envelope.ByteSize() <= UNARY_BYTES:
+                reply = self._call(counter.sent(envelope_frame(envelope)), timeout=self.timeout)
+                response, response_buffers = from_frames([counter.received(reply)], pb.BatchResponse)
+                if response.ticket:
+                    fetch = envelope_frame(pb.FetchRequest(tenant=tenant, ticket=response.ticket))
+                    frames = self._fetch(counter.sent(fetch), timeout=self.timeout)
+                    response, response_buffers = from_frames(
+                        map(counter.received, frames), pb.BatchResponse
+                    )
+            else:
+                frames = self._execute(
+                    map(counter.sent, to_frames(envelope, buffers)), timeout=self.timeout
+                )
+                response, response_buffers = from_frames(
+                    map(counter.received, frames), pb.BatchResponse
+                )
+        except grpc.RpcError as exc:
+            raise _rpc_error(self.address, exc) from None
+        with self._lock:
+            self.traffic.calls += 1
+            self.traffic.requests += len(requests)
+            self.traffic.bytes_sent += counter.bytes_sent
+            self.traffic.bytes_received += counter.bytes_received
+        if len(response.responses) != len(requests):
+            raise FedlaError(
+                f"worker {self.address} answered {len(response.responses)} responses "
+                f"to {len(requests)} requests"
+            )
+        return [_decode_response(r, response_buffers) for r in response.responses]
+
+    def close(self) -> None:
+        """Close the channel."""
+        self._channel.close()
+
+
+class _ByteCounter:
+    """Counts the serialized bytes passing through, for ``TrafficCounter``."""
+
+    def __init__(self) -> None:
+        self.bytes_sent = 0
+        self.bytes_received = 0
+
+    def sent(self, frame: bytes) -> bytes:
+        self.bytes_sent += len(frame)
+        return frame
+
+    def received(self, frame: bytes) -> bytes:
+        self.bytes_received += len(frame)
+        return frame
+
+
+def _decode_response(response: pb.Response, buffers: list[Any]) -> Any:
+    kind = response.WhichOneof("kind")
+    if kind == "error":
+        return error_from_wire(response.error.type, response.error.message)
+    if kind == "value":
+        return decode_value(response.value, buffers)
+    if kind == "meta":
+        meta = response.meta
+        return Metadata(
+            shape=tuple(int(n) for n in meta.shape),
+            dtype=meta.dtype,
+            sparse=meta.sparse,
+            nnz=int(meta.nnz),
+            fingerprint=meta.fingerprint,
+        )
+    return None
+
+
+def _rpc_error(address: str, exc: grpc.RpcError) -> FedlaError:
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return WorkerUnavailableError(f"worker {address} is unreachable: {details}")
+    # The worker aborts a call only for envelope-level errors; its details name the error class.
+    type_name, _, message = (details or "").partition(": ")
+    error = error_from_wire(type_name, message or details or "")
+    error.args = (f"worker {address}: {error.args[0]}",)
+    return error

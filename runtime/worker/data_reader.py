@@ -1,0 +1,146 @@
+"""READ at a worker: confining paths to the data directory and loading matrix files.
+
+Formats: csv (options ``header``, ``delimiter``), npy, Matrix Market (.mtx, sparse or dense) and
+parquet (numeric columns). A path is refused when it is absolute or resolves, through ``..`` or
+symbolic links, to anything outside the worker's data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+import scipy.sparse as sp
+
+from fedla.runtime.errors import AccessDeniedError, DataFileNotFoundError, InvalidArgumentError
+
+FORMATS = ("csv", "npy", "mtx", "parquet")
+_SUFFIXES = {".csv": "csv", ".txt": "csv", ".npy": "npy", ".mtx": "mtx", ".parquet": "parquet"}
+_CSV_OPTIONS = {"header", "delimiter"}
+
+
+def resolve_data_path(data_dir: Path, path: str) -> Path:
+    """Return the real path of ``path`` inside ``data_dir`` or raise a clear error.
+
+    Escapes are checked before existence so that a refused path reveals nothing about the
+    file system outside the data directory.
+    """
+    if not path:
+        raise InvalidArgumentError("READ needs a file path; got an empty one")
+    if Path(path).is_absolute():
+        raise AccessDeniedError(
+            f"path {path!r} is absolute; give a path relative to the worker's data directory"
+        )
+    root = data_dir.resolve()
+    resolved = (root / path).resolve()
+    if not resolved.is_relative_to(root):
+        raise AccessDeniedError(f"path {path!r} resolves outside the worker's data directory")
+    if not resolved.is_file():
+        raise DataFileNotFoundError(f"no file {path!r} in the worker's data directory")
+    return resolved
+
+
+def data_format(path: Path, declared: str) -> str:
+    """The format to read ``path`` with: ``declared`` if given, else from the file suffix."""
+    fmt = declared.lower() or _SUFFIXES.get(path.suffix.lower(), "")
+    if fmt not in FORMATS:
+        shown = declared or path.suffix or "(no suffix)"
+        raise InvalidArgumentError(
+            f"unknown file format {shown!r} for {path.name!r}; expected one of {', '.join(FORMATS)}"
+        )
+    return fmt
+
+
+def file_fingerprint(path: Path, fmt: str, options: dict[str, str]) -> str:
+    """Identity of a file's content as read: path, size, mtime and the format options."""
+    stat = path.stat()
+    text = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{fmt}|{sorted(options.items())}"
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def read_matrix(path: Path, fmt: str, options: dict[str, str]) -> Any:
+    """Load the matrix stored at ``path``: a 2-D ndarray or a CSR array."""
+    try:
+        if fmt == "csv":
+            value: Any = _read_csv(path, options)
+        elif fmt == "npy":
+            value = np.load(path, allow_pickle=False)
+        elif fmt == "mtx":
+            value = scipy.io.mmread(path)
+            value = sp.csr_array(value) if sp.issparse(value) else np.asarray(value)
+        else:
+            value = _read_parquet(path, options)
+    except (ValueError, OSError, TypeError) as exc:
+        if isinstance(exc, InvalidArgumentError):
+            raise
+        raise InvalidArgumentError(f"cannot read {path.name!r} as {fmt}: {exc}") from None
+    if value.ndim == 1:
+        value = value.reshape(-1, 1)
+    if value.ndim != 2:
+        raise InvalidArgumentError(
+            f"{path.name!r} holds a {value.ndim}-D array; fedla reads 2-D matrices"
+        )
+    return value
+
+
+def _read_csv(path: Path, options: dict[str, str]) -> np.ndarray:
+    import pyarrow.csv as pacsv
+
+    unknown = set(options) - _CSV_OPTIONS
+    if unknown:
+        raise InvalidArgumentError(
+            f"unknown csv option(s) {sorted(unknown)}; known: {sorted(_CSV_OPTIONS)}"
+        )
+    header = _flag(options.get("header", "false"), "header")
+    delimiter = options.get("delimiter", ",")
+    if len(delimiter) != 1:
+        raise InvalidArgumentError(f"csv delimiter must be one character; got {delimiter!r}")
+    table = pacsv.read_csv(
+        path,
+        read_options=pacsv.ReadOptions(autogenerate_column_names=not header),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+    )
+    return _numeric_table(table, path)
+
+
+def _read_parquet(path: Path, options: dict[str, str]) -> np.ndarray:
+    import pyarrow.parquet as pq
+
+    if options:
+        raise InvalidArgumentError(f"parquet takes no options; got {sorted(options)}")
+    return _numeric_table(pq.read_table(path), path)
+
+
+def _numeric_table(table: Any, path: Path) -> np.ndarray:
+    import pyarrow as pa
+
+    for name, column_type in zip(table.column_names, table.schema.types):
+        if not (pa.types.is_integer(column_type) or pa.types.is_floating(column_type)
+                or pa.types.is_boolean(column_type)):
+            raise InvalidArgumentError(
+                f"column {name!r} of {path.name!r} has type {column_type}; "
+                "a matrix needs numeric columns"
+            )
+    if table.num_columns == 0:
+        raise InvalidArgumentError(f"{path.name!r} has no columns")
+    out = np.empty((table.num_rows, table.num_columns), dtype=np.float64)
+    for j, column in enumerate(table.columns):
+        if column.null_count:
+            raise InvalidArgumentError(
+                f"column {table.column_names[j]!r} of {path.name!r} has "
+                f"{column.null_count} missing values"
+            )
+        out[:, j] = column.to_numpy()
+    return out
+
+
+def _flag(text: str, name: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise InvalidArgumentError(f"csv option {name!r} must be true or false; got {text!r}")

@@ -1,0 +1,214 @@
+"""Executing a batch of federated requests, independent of the transport.
+
+Requests run in order inside the caller's ``TenantScope``. Each gets its own response; once one
+fails, the rest of the batch is answered with ``RequestSkippedError`` instead of running on a
+state the caller did not expect. Every error message names the request and its cause.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from fedla.runtime.errors import (
+    AccessDeniedError,
+    FedlaError,
+    InvalidArgumentError,
+    RequestSkippedError,
+    WorkerInternalError,
+)
+from fedla.runtime.kernels import run_kernel
+from fedla.runtime.protocol import fedla_pb2 as pb
+from fedla.runtime.protocol.codec import Encoder, decode_value
+from fedla.runtime.worker.data_reader import (
+    data_format,
+    file_fingerprint,
+    read_matrix,
+    resolve_data_path,
+)
+from fedla.runtime.worker.tenant_scope import TenantRegistry, TenantScope
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_ALLOWED_MODULES = ("fedla.algorithms",)
+"""Packages whose functions EXEC_UDF may call unless the operator allows more."""
+
+
+@dataclass
+class WorkerConfig:
+    """What the operator decided when starting the worker."""
+
+    data_dir: Path
+    allowed_modules: tuple[str, ...] = DEFAULT_ALLOWED_MODULES
+    max_request_bytes: int = 16 * 1024**3
+    tenants: TenantRegistry = field(default_factory=TenantRegistry)
+
+
+class RequestHandler:
+    """Runs batches of decoded envelopes against the worker's tenant scopes."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+
+    def handle_batch(
+        self, batch: pb.BatchRequest, buffers: list[np.ndarray]
+    ) -> tuple[pb.BatchResponse, list[memoryview]]:
+        """Execute ``batch`` and return the response envelope with its out-of-line buffers."""
+        encoder = Encoder()
+        responses: list[pb.Response] = []
+        failed: int | None = None
+        try:
+            scope = self.config.tenants.scope(batch.tenant)
+        except FedlaError as exc:
+            scope, failed = None, -1
+            responses = [_error_response(exc) for _ in batch.requests]
+        for index, request in enumerate(batch.requests):
+            if scope is None:
+                break
+            label = _label(index, request)
+            if failed is not None:
+                skipped = RequestSkippedError(
+                    f"{label} was not executed because request #{failed} failed"
+                )
+                responses.append(_error_response(skipped))
+                continue
+            try:
+                _LOGGER.debug("tenant %s: %s", batch.tenant, label)
+                responses.append(self._handle(scope, request, buffers, encoder))
+            except FedlaError as exc:
+                failed = index
+                responses.append(_error_response(type(exc)(f"{label}: {exc}")))
+            except Exception as exc:  # noqa: BLE001 - the worker must answer and keep serving
+                failed = index
+                _LOGGER.exception("tenant %s: %s failed unexpectedly", batch.tenant, label)
+                error = WorkerInternalError(f"{label}: {type(exc).__name__}: {exc}")
+                responses.append(_error_response(error))
+        envelope = pb.BatchResponse(
+            responses=responses, buffer_sizes=[len(b) for b in encoder.buffers]
+        )
+        return envelope, encoder.buffers
+
+    def _handle(
+        self, scope: TenantScope, request: pb.Request, buffers: list[np.ndarray], encoder: Encoder
+    ) -> pb.Response:
+        kind = request.WhichOneof("kind")
+        if kind == "read":
+            return self._read(scope, request.read)
+        if kind == "put":
+            value = decode_value(request.put.value, buffers)
+            scope.put(request.put.var, value)
+            return pb.Response(meta=_metadata(value))
+        if kind == "get":
+            return pb.Response(value=encoder.value(scope.get(request.get.var)))
+        if kind == "exec_inst":
+            inst = request.exec_inst
+            inputs = [_operand(scope, operand, buffers) for operand in inst.inputs]
+            attrs = {key: decode_value(value, buffers) for key, value in inst.attrs.items()}
+            result = run_kernel(inst.op, inputs, attrs)
+            scope.put(inst.output, result)
+            return pb.Response(meta=_metadata(result))
+        if kind == "exec_udf":
+            return self._exec_udf(scope, request.exec_udf, buffers, encoder)
+        if kind == "clear":
+            if request.clear.all:
+                scope.drop_all()
+            else:
+                scope.drop(list(request.clear.vars))
+            return pb.Response(done=pb.Empty())
+        raise InvalidArgumentError("request has no type; expected READ, PUT, GET, EXEC or CLEAR")
+
+    def _read(self, scope: TenantScope, read: pb.Read) -> pb.Response:
+        path = resolve_data_path(self.config.data_dir, read.path)
+        fmt = data_format(path, read.format)
+        options = dict(read.options)
+        value = read_matrix(path, fmt, options)
+        scope.put(read.var, value)
+        meta = _metadata(value, count_nonzero=True)
+        meta.fingerprint = file_fingerprint(path, fmt, options)
+        return pb.Response(meta=meta)
+
+    def _exec_udf(
+        self, scope: TenantScope, udf: pb.ExecUdf, buffers: list[np.ndarray], encoder: Encoder
+    ) -> pb.Response:
+        function = self._allowed_function(udf.function)
+        inputs = [_operand(scope, operand, buffers) for operand in udf.inputs]
+        attrs = {key: decode_value(value, buffers) for key, value in udf.attrs.items()}
+        result = function(*inputs, **attrs)
+        outputs = list(udf.outputs)
+        if not outputs:
+            return pb.Response(value=encoder.value(result))
+        values = [result] if len(outputs) == 1 else result
+        if not isinstance(values, (list, tuple)) or len(values) != len(outputs):
+            raise InvalidArgumentError(
+                f"{udf.function} must return {len(outputs)} values for outputs {outputs}"
+            )
+        for name, value in zip(outputs, values):
+            scope.put(name, value)
+        return pb.Response(done=pb.Empty())
+
+    def _allowed_function(self, reference: str) -> Any:
+        module_name, sep, name = reference.partition(":")
+        if not sep or not module_name or not name.isidentifier():
+            raise InvalidArgumentError(
+                f"function reference {reference!r} must look like 'package.module:function'"
+            )
+        allowed = self.config.allowed_modules
+        if not any(module_name == p or module_name.startswith(p + ".") for p in allowed):
+            raise AccessDeniedError(
+                f"module {module_name!r} is not allowed at this worker; its operator allows "
+                f"{', '.join(allowed) or 'none'} (start the worker with --allow-module PKG)"
+            )
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise InvalidArgumentError(f"cannot import {module_name!r}: {exc}") from None
+        function = getattr(module, name, None)
+        if not callable(function):
+            raise InvalidArgumentError(f"{reference!r} is not a function")
+        return function
+
+
+def _operand(scope: TenantScope, operand: pb.Operand, buffers: list[np.ndarray]) -> Any:
+    if operand.WhichOneof("kind") == "literal":
+        return decode_value(operand.literal, buffers)
+    return scope.get(operand.var)
+
+
+def _metadata(value: Any, count_nonzero: bool = False) -> pb.Metadata:
+    if sp.issparse(value):
+        return pb.Metadata(shape=value.shape, dtype=value.dtype.str, sparse=True, nnz=value.nnz)
+    if isinstance(value, np.ndarray):
+        nnz = int(np.count_nonzero(value)) if count_nonzero else -1
+        return pb.Metadata(shape=value.shape, dtype=value.dtype.str, nnz=nnz)
+    if isinstance(value, np.generic):
+        return pb.Metadata(dtype=value.dtype.str, nnz=-1)
+    return pb.Metadata(dtype=type(value).__name__, nnz=-1)
+
+
+def _error_response(error: FedlaError) -> pb.Response:
+    return pb.Response(
+        error=pb.Error(type=type(error).__name__, code=error.code.name, message=str(error))
+    )
+
+
+def _label(index: int, request: pb.Request) -> str:
+    kind = request.WhichOneof("kind")
+    if kind == "read":
+        return f"request #{index} READ {request.read.path!r} -> {request.read.var!r}"
+    if kind == "put":
+        return f"request #{index} PUT -> {request.put.var!r}"
+    if kind == "get":
+        return f"request #{index} GET {request.get.var!r}"
+    if kind == "exec_inst":
+        return f"request #{index} EXEC_INST {request.exec_inst.op!r} -> {request.exec_inst.output!r}"
+    if kind == "exec_udf":
+        return f"request #{index} EXEC_UDF {request.exec_udf.function!r}"
+    if kind == "clear":
+        return f"request #{index} CLEAR"
+    return f"request #{index} (no type)"

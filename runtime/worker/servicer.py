@@ -1,0 +1,104 @@
+"""The thin gRPC servicer: reassemble frames, hand the batch to ``RequestHandler``, send back.
+
+Frames arrive as raw bytes and are parsed in ``framing``, so that bytes which are not a valid
+frame become a clear ``MalformedRequestError`` (INVALID_ARGUMENT) instead of gRPC's generic
+failure. Envelope-level errors abort the call with the status code of the error class;
+request-level errors travel inside the response.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from typing import NoReturn
+
+import grpc
+import numpy as np
+
+from fedla.runtime.errors import FedlaError, UnknownVariableError
+from fedla.runtime.protocol import fedla_pb2 as pb
+from fedla.runtime.protocol.framing import UNARY_BYTES, envelope_frame, from_frames, to_frames
+from fedla.runtime.worker.request_handler import RequestHandler
+
+_LOGGER = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Worker"].full_name
+
+TICKET_TTL_SECONDS = 300.0
+"""How long a response too large for ``Call`` waits to be fetched before it is dropped."""
+
+
+class WorkerServicer:
+    """Serves ``fedla.v1.Worker``: ``Call``, ``Execute`` and ``Fetch``."""
+
+    def __init__(self, handler: RequestHandler) -> None:
+        self.handler = handler
+        self._tickets: dict[str, tuple[str, float, pb.BatchResponse, list[memoryview]]] = {}
+        self._lock = threading.Lock()
+
+    def call(self, raw_frame: bytes, context: grpc.ServicerContext) -> bytes:
+        """One-frame batch; a response that does not fit one frame is left under a ticket."""
+        batch, buffers = self._receive(iter((raw_frame,)), context)
+        response, out_buffers = self.handler.handle_batch(batch, buffers)
+        if not out_buffers and response.ByteSize() <= UNARY_BYTES:
+            return envelope_frame(response)
+        ticket = secrets.token_hex(16)
+        with self._lock:
+            self._expire_tickets()
+            self._tickets[ticket] = (batch.tenant, time.monotonic(), response, out_buffers)
+        return envelope_frame(pb.BatchResponse(ticket=ticket))
+
+    def execute(self, raw_frames: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        """Streamed batch; yields serialized response frames."""
+        batch, buffers = self._receive(raw_frames, context)
+        response, out_buffers = self.handler.handle_batch(batch, buffers)
+        yield from to_frames(response, out_buffers)
+
+    def fetch(self, raw_frame: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        """Stream the response held under a ticket, once, to the tenant that owns it."""
+        try:
+            request, _ = from_frames(iter((raw_frame,)), pb.FetchRequest)
+            with self._lock:
+                held = self._tickets.get(request.ticket)
+                if held is None or held[0] != request.tenant:
+                    raise UnknownVariableError(
+                        f"no pending response under ticket {request.ticket!r} for this tenant"
+                    )
+                del self._tickets[request.ticket]
+        except FedlaError as exc:
+            self._abort(context, exc)
+        _, _, response, out_buffers = held
+        yield from to_frames(response, out_buffers)
+
+    def generic_handler(self) -> grpc.GenericRpcHandler:
+        """The handler to register with a ``grpc.Server``."""
+        return grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {
+                "Call": grpc.unary_unary_rpc_method_handler(self.call),
+                "Execute": grpc.stream_stream_rpc_method_handler(self.execute),
+                "Fetch": grpc.unary_stream_rpc_method_handler(self.fetch),
+            },
+        )
+
+    def _receive(
+        self, raw_frames: Iterator[bytes], context: grpc.ServicerContext
+    ) -> tuple[pb.BatchRequest, list[np.ndarray]]:
+        try:
+            return from_frames(raw_frames, pb.BatchRequest, self.handler.config.max_request_bytes)
+        except FedlaError as exc:
+            self._abort(context, exc)
+
+    def _abort(self, context: grpc.ServicerContext, exc: FedlaError) -> NoReturn:
+        _LOGGER.info("rejected a call from %s: %s", context.peer(), exc)
+        context.abort(exc.code, f"{type(exc).__name__}: {exc}")
+        raise AssertionError("context.abort returned")  # grpc raises; this keeps mypy honest
+
+    def _expire_tickets(self) -> None:
+        now = time.monotonic()
+        for ticket, (_, created, _, _) in list(self._tickets.items()):
+            if now - created > TICKET_TTL_SECONDS:
+                del self._tickets[ticket]
