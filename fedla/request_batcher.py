@@ -63,7 +63,8 @@ class RequestBatcher:
             deferred = self._deferred.pop(address, [])
             requests = deferred + [request for request, _ in queue]
             client = self._client_for(address)
-            futures[address] = (len(deferred), self._pool.submit(client.execute, self.tenant, requests))
+            future = self._pool.submit(client.execute, self.tenant, requests)
+            futures[address] = (len(deferred), future)
         errors = []
         for address, (skip, future) in futures.items():
             try:

@@ -77,7 +77,9 @@ class WorkerClient:
         try:
             if not buffers and envelope.ByteSize() <= UNARY_BYTES:
                 reply = self._call(counter.sent(envelope_frame(envelope)), timeout=self.timeout)
-                response, response_buffers = from_frames([counter.received(reply)], pb.BatchResponse)
+                response, response_buffers = from_frames(
+                    [counter.received(reply)], pb.BatchResponse
+                )
                 if response.ticket:
                     fetch = envelope_frame(pb.FetchRequest(tenant=tenant, ticket=response.ticket))
                     frames = self._fetch(counter.sent(fetch), timeout=self.timeout)

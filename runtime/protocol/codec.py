@@ -68,11 +68,12 @@ class Encoder:
         )
 
     def array(self, arr: np.ndarray) -> pb.Array:
-        """Encode a numeric/bool ndarray, inline when small, else as a buffer (no copy if C-order)."""
+        """Encode a numeric/bool array: inline when small, else as a buffer (no copy if C-order)."""
         _check_dtype(arr.dtype)
         if arr.dtype.byteorder == ">":
             arr = arr.astype(arr.dtype.newbyteorder("<"))
-        arr = np.ascontiguousarray(arr)
+        if not arr.flags.c_contiguous:  # not ascontiguousarray: it turns 0-d into 1-d
+            arr = arr.copy(order="C")
         message = pb.Array(dtype=arr.dtype.str, shape=arr.shape)
         raw = memoryview(arr.reshape(-1)).cast("B")
         if arr.nbytes <= INLINE_LIMIT:

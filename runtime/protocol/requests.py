@@ -8,7 +8,7 @@ alone.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.codec import Encoder
@@ -21,7 +21,7 @@ class Literal:
     value: Any
 
 
-Operand = Union[str, Literal]
+Operand = str | Literal
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ class Clear:
     all: bool = False
 
 
-Request = Union[Read, Put, Get, ExecInst, ExecUdf, Clear]
+Request = Read | Put | Get | ExecInst | ExecUdf | Clear
 
 
 @dataclass(frozen=True)

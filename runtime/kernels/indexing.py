@@ -1,0 +1,217 @@
+"""Kernels that cut, flip and join blocks: ``slice``, ``transpose``, ``cbind``, ``rbind``.
+
+A federated matrix is a grid of blocks, so these are the per-block halves of indexing and
+concatenation; the coordinator works out which block ranges to ask for. Sparse blocks stay CSR
+(``scipy.sparse.csr_array``) whenever every input is sparse. The module also holds
+:func:`canonical_csr`, the one place that turns any sparse block into a CSR with sorted, unique
+column indices, which the elementwise and reduction kernels need before touching ``.data``,
+and :func:`block_shape`, the shared check that an operand is a 2-D block.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+import scipy.sparse as sp
+
+from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError
+from fedla.runtime.kernels.registry import kernel
+
+
+def canonical_csr(x: Any) -> Any:
+    """Return sparse ``x`` as CSR with sorted, duplicate-free column indices.
+
+    Parameters
+    ----------
+    x : scipy.sparse matrix or array
+        A 2-D sparse block in any format.
+
+    Returns
+    -------
+    scipy.sparse.csr_array or scipy.sparse.csr_matrix
+        ``x`` itself when it already is canonical CSR, otherwise a new CSR; ``x`` is never
+        modified, so kernels can work on ``.data``, ``.indices`` and ``.indptr`` directly.
+    """
+    if x.format != "csr":
+        return x.tocsr()  # conversion sums duplicates and sorts
+    if x.has_canonical_format:
+        return x
+    x = x.copy()  # sum_duplicates works in place; the caller's block must not change
+    x.sum_duplicates()
+    return x
+
+
+def block_shape(block: Any, name: str) -> tuple[int, int]:
+    """Return the shape of a 2-D block, or fail as an invalid argument of kernel ``name``.
+
+    Parameters
+    ----------
+    block : ndarray or scipy.sparse matrix or array
+        Anything with a ``shape``; scalars and 1-D arrays are rejected.
+    name : str
+        Kernel name for the error message.
+
+    Returns
+    -------
+    tuple of int
+        ``(n, m)``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If ``block`` is not 2-D.
+    """
+    shape = getattr(block, "shape", None)
+    if shape is None or len(shape) != 2:
+        raise InvalidArgumentError(
+            f"{name}: expected a 2-D block; got {type(block).__name__} of shape {shape} instead"
+        )
+    return int(shape[0]), int(shape[1])
+
+
+def _range(bounds: Sequence[int] | None, size: int, what: str, shape: tuple[int, int]) -> slice:
+    """Validate a half-open ``(start, stop)`` range against a dimension of length ``size``."""
+    if bounds is None:
+        return slice(0, size)
+    try:
+        start, stop = (operator.index(bound) for bound in bounds)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"slice: {what} must be a pair of integers (start, stop) or None; "
+            f"got {bounds!r} instead"
+        ) from None
+    if not 0 <= start <= stop <= size:
+        raise InvalidArgumentError(
+            f"slice: {what}=({start}, {stop}) is out of range for a block of shape {shape}; "
+            f"expected 0 <= start <= stop <= {size}"
+        )
+    return slice(start, stop)
+
+
+@kernel("slice")
+def slice_block(
+    xp: ModuleType,
+    x: Any,
+    rows: Sequence[int] | None = None,
+    cols: Sequence[int] | None = None,
+) -> Any:
+    """Cut the contiguous sub-block ``x[rows[0]:rows[1], cols[0]:cols[1]]``.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace of ``x``.
+    x : ndarray or scipy.sparse CSR of shape (n, m)
+        The block.
+    rows, cols : (start, stop) or None, default None
+        Half-open ranges local to this block, ``0 <= start <= stop <= n`` (resp. ``m``);
+        None keeps the whole dimension.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_array of shape (rows[1] - rows[0], cols[1] - cols[0])
+        A view for dense ``x`` (no copy; it keeps ``x`` alive), a ``csr_array`` for sparse ``x``.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If a range is not a pair of integers or does not fit the block.
+    """
+    shape = block_shape(x, "slice")
+    index = (_range(rows, shape[0], "rows", shape), _range(cols, shape[1], "cols", shape))
+    if sp.issparse(x):
+        return sp.csr_array(canonical_csr(x)[index])
+    return x[index]
+
+
+@kernel("transpose")
+def transpose(xp: ModuleType, x: Any) -> Any:
+    """Transpose a block.
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace of ``x``.
+    x : ndarray or scipy.sparse CSR of shape (n, m)
+        The block.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_array of shape (m, n)
+        ``x.T`` (a view) for dense ``x``; a new ``csr_array`` for sparse ``x``.
+    """
+    block_shape(x, "transpose")
+    if sp.issparse(x):
+        return sp.csr_array(x.T)  # x.T is CSC; csr_array converts it
+    return x.T
+
+
+def _bind(xp: ModuleType, blocks: tuple[Any, ...], axis: int, name: str) -> Any:
+    """Concatenate ``blocks`` along ``axis`` after checking the other dimension agrees."""
+    if not blocks:
+        raise InvalidArgumentError(f"{name}: expected at least one block; got none")
+    shapes = [block_shape(block, name) for block in blocks]
+    kept = 1 - axis
+    for shape in shapes[1:]:
+        if shape[kept] != shapes[0][kept]:
+            what = "row" if kept == 0 else "column"
+            raise ShapeMismatchError(
+                f"{name}: blocks of shapes {shapes[0]} and {shape} have different {what} counts "
+                f"({shapes[0][kept]} != {shape[kept]})"
+            )
+    if all(sp.issparse(block) for block in blocks):
+        stack = sp.hstack if axis == 1 else sp.vstack
+        return sp.csr_array(stack(blocks, format="csr"))
+    dense = [block.toarray() if sp.issparse(block) else block for block in blocks]
+    return xp.concatenate(dense, axis=axis)
+
+
+@kernel("cbind")
+def cbind(xp: ModuleType, *blocks: Any) -> Any:
+    """Join blocks side by side (``hstack``).
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace of the blocks.
+    *blocks : ndarray or scipy.sparse CSR, each of shape (n, m_i)
+        At least one block; all with the same number of rows.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_array of shape (n, sum(m_i))
+        A ``csr_array`` when every block is sparse, otherwise a dense ndarray.
+
+    Raises
+    ------
+    ShapeMismatchError
+        If the row counts differ.
+    """
+    return _bind(xp, blocks, axis=1, name="cbind")
+
+
+@kernel("rbind")
+def rbind(xp: ModuleType, *blocks: Any) -> Any:
+    """Stack blocks on top of each other (``vstack``).
+
+    Parameters
+    ----------
+    xp : module
+        Array namespace of the blocks.
+    *blocks : ndarray or scipy.sparse CSR, each of shape (n_i, m)
+        At least one block; all with the same number of columns.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_array of shape (sum(n_i), m)
+        A ``csr_array`` when every block is sparse, otherwise a dense ndarray.
+
+    Raises
+    ------
+    ShapeMismatchError
+        If the column counts differ.
+    """
+    return _bind(xp, blocks, axis=0, name="rbind")
