@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,11 +43,18 @@ def placement(op: str, inputs: list[Node], attrs: dict[str, Any]) -> Partitionin
         return LOCAL
     if op == "matmul":
         left, right = inputs
+        if _is_tsmm(left, right):
+            return LOCAL  # t(X) @ X is a small Gram matrix, whichever way X is split
         if left.partitioning is ROW:
             return ROW
         return COL if left.partitioning is LOCAL and right.partitioning is COL else LOCAL
     if op in ("binary", "unary", "where"):
-        return _anchor(inputs).partitioning
+        anchor = _anchor(inputs)
+        axis = 0 if anchor.partitioning is ROW else 1
+        length = max(node.shape[axis] for node in inputs if node.shape)
+        # A federated operand broadcast along its partitioned axis (a 1-row slice of row blocks
+        # plus a full local matrix) has no blocks to follow: such a result is computed locally.
+        return anchor.partitioning if anchor.shape[axis] == length else LOCAL
     if op == "reduce":
         axis = attrs.get("axis")
         kind = inputs[0].partitioning
@@ -69,6 +76,11 @@ def placement(op: str, inputs: list[Node], attrs: dict[str, Any]) -> Partitionin
     raise InvalidArgumentError(f"no placement rule for operation {op!r}")
 
 
+def _is_tsmm(left: Node, right: Node) -> bool:
+    """Whether ``left @ right`` is ``t(X) @ X`` for a federated ``X``."""
+    return left.op == "transpose" and left.inputs[0].key == right.key and right.federated
+
+
 def _anchor(inputs: list[Node]) -> Node:
     """The federated input whose layout the result follows: a full-size one if any."""
     federated = [node for node in inputs if node.federated]
@@ -83,7 +95,7 @@ class _Local:
     key: str
 
 
-_Result = Union[_Local, Layout]
+_Result = _Local | Layout
 
 
 def evaluate(node: Node, context: Context | None) -> Any:
@@ -111,8 +123,20 @@ class _LocalEvaluator:
                 self._memo[node.key] = node.value
             else:
                 inputs = [self.value(child) for child in node.inputs]
-                self._memo[node.key] = run_kernel(node.op, inputs, dict(node.attrs))
+                self._memo[node.key] = _run_node_kernel(node, inputs)
         return self._memo[node.key]
+
+
+def _run_node_kernel(node: Node, inputs: list[Any]) -> Any:
+    """Run ``node``'s kernel on values at the coordinator.
+
+    Elementwise kernels need a 2-D block among their operands, so an operation on scalars only
+    (``X.sum() / 2``) runs on 1x1 blocks and is unwrapped to a numpy scalar.
+    """
+    if node.shape == () and node.op in ("binary", "unary", "where"):
+        blocks = [np.reshape(value, (1, 1)) for value in inputs]
+        return np.asarray(run_kernel(node.op, blocks, dict(node.attrs)))[0, 0]
+    return run_kernel(node.op, inputs, dict(node.attrs))
 
 
 class _FederatedEvaluation:
@@ -144,13 +168,18 @@ class _FederatedEvaluation:
         elif node.op == "federated":
             assert node.layout is not None
             result = node.layout
-        elif not _plan_is_federated(node):
-            inputs = [self._local(child).value for child in node.inputs]
-            result = _Local(run_kernel(node.op, inputs, dict(node.attrs)), node.key)
+        elif not any(child.federated for child in node.inputs):
+            # Every input is at the coordinator already, e.g. ``X.sum() / 2``.
+            result = self._run_here(node)
         else:
             result = getattr(self, f"_lower_{node.op}")(node)
         self._memo[node.key] = result
         return result
+
+    def _run_here(self, node: Node) -> _Local:
+        """Run ``node``'s kernel at the coordinator, gathering any federated input."""
+        inputs = [self._local(child).value for child in node.inputs]
+        return _Local(_run_node_kernel(node, inputs), node.key)
 
     def _local(self, node: Node) -> _Local:
         """``node``'s value at the coordinator, gathering it if it is federated."""
@@ -164,7 +193,7 @@ class _FederatedEvaluation:
     # ----- lowering rules
     def _lower_matmul(self, node: Node) -> _Result:
         left, right = node.inputs
-        if left.op == "transpose" and left.inputs[0].key == right.key and right.federated:
+        if _is_tsmm(left, right):
             return self._tsmm(node, right)
         if left.federated and right.federated:
             a, b = self._eval(left), self._eval(right)
@@ -210,7 +239,7 @@ class _FederatedEvaluation:
         return self._combine_sum(node, partials)
 
     def _sum_over_blocks(self, node: Node, a: Layout, b: Layout) -> _Local:
-        """``A @ B`` with A's column blocks co-located with B's row blocks: sum of local products."""
+        """``A @ B``, A's column blocks co-located with B's row blocks: a sum of local products."""
         partials = [
             self._exec_partial(node, "matmul", [blk_a, blk_b], {})
             for blk_a, blk_b in zip(a.blocks, b.blocks)
@@ -239,6 +268,8 @@ class _FederatedEvaluation:
         return self._elementwise(node)
 
     def _elementwise(self, node: Node) -> _Result:
+        if node.partitioning is LOCAL:  # the anchor would be broadcast (see ``placement``)
+            return self._run_here(node)
         anchor_node = _anchor(list(node.inputs))
         anchor = self._eval(anchor_node)
         assert isinstance(anchor, Layout)
@@ -330,8 +361,7 @@ class _FederatedEvaluation:
 
     def _bind(self, node: Node, along: Partitioning) -> _Result:
         if node.partitioning is LOCAL:
-            values = [self._local(child).value for child in node.inputs]
-            return _Local(run_kernel(node.op, values, {}), node.key)
+            return self._run_here(node)
         if node.partitioning is not along:  # blocks of the inputs simply follow each other
             blocks: list[Block] = []
             offset = 0
@@ -358,7 +388,7 @@ class _FederatedEvaluation:
         bound = []
         for index, blk in enumerate(anchor.blocks):
             inputs: list[Any] = []
-            for child, result in operand_results:
+            for _, result in operand_results:
                 if isinstance(result, Layout):
                     inputs.append(result.blocks[index])
                 elif along is ROW:

@@ -143,7 +143,7 @@ class Context:
                                 lineage_key("read", meta.fingerprint)))
         dtype = np.result_type(*[np.dtype(meta.dtype) for meta in metas])
         nnz = sum(meta.nnz for meta in metas) if all(meta.nnz >= 0 for meta in metas) else -1
-        return self._federated_matrix(blocks, dtype, nnz)
+        return self._federated_matrix(blocks, dtype, nnz, axis)
 
     def scatter(
         self,
@@ -169,7 +169,7 @@ class Context:
             raise InvalidArgumentError("scatter needs a matrix, not a scalar")
         length = value.shape[axis]
         if sizes is None:
-            count = parts or len(self.workers)
+            count = len(self.workers) if parts is None else parts
             if not 1 <= count <= length:
                 raise InvalidArgumentError(
                     f"scatter: parts must be in [1, {length}] for {length} "
@@ -196,11 +196,11 @@ class Context:
             blocks.append(Block(address, rows, cols, key, key))
         self.batcher.flush()
         nnz = int(value.nnz) if sp.issparse(value) else -1
-        return self._federated_matrix(blocks, value.dtype, nnz)
+        return self._federated_matrix(blocks, value.dtype, nnz, axis)
 
-    def _federated_matrix(self, blocks: list[Block], dtype: Any, nnz: int) -> Matrix:
+    def _federated_matrix(self, blocks: list[Block], dtype: Any, nnz: int, axis: int) -> Matrix:
         blocks.sort(key=lambda b: (b.rows[0], b.cols[0]))
-        partitioning = _partitioning_of(blocks)
+        partitioning = _partitioning_of(blocks, Partitioning.ROW if axis == 0 else Partitioning.COL)
         shape = (max(b.rows[1] for b in blocks), max(b.cols[1] for b in blocks))
         layout = Layout(partitioning, tuple(blocks))
         key = lineage_key("federated", tuple((b.key, b.rows, b.cols) for b in blocks))
@@ -214,7 +214,7 @@ class Context:
         return {address: asdict(client.traffic) for address, client in self._clients.items()}
 
     def close(self) -> None:
-        """Drop this tenant's variables at every worker it used, close channels, stop local workers."""
+        """Drop this tenant's variables at its workers, close the channels, stop local workers."""
         if self._closed:
             return
         try:
@@ -260,14 +260,19 @@ def _stacked_ranges(shapes: list[tuple[int, ...]], axis: int, locations: list[st
     return ranges
 
 
-def _partitioning_of(blocks: list[Block]) -> Partitioning:
-    """ROW if the blocks tile the rows over all columns, COL if the reverse, else an error."""
+def _partitioning_of(blocks: list[Block], preferred: Partitioning) -> Partitioning:
+    """ROW if the blocks tile the rows over all columns, COL if the reverse, else an error.
+
+    A single block tiles both ways; it gets ``preferred``, the axis the caller split along.
+    """
     nrows = max(b.rows[1] for b in blocks)
     ncols = max(b.cols[1] for b in blocks)
-    for partitioning, span, full in (
+    candidates = [
         (Partitioning.ROW, lambda b: b.rows, lambda b: b.cols == (0, ncols)),
         (Partitioning.COL, lambda b: b.cols, lambda b: b.rows == (0, nrows)),
-    ):
+    ]
+    candidates.sort(key=lambda candidate: candidate[0] is not preferred)
+    for partitioning, span, full in candidates:
         ordered = sorted(blocks, key=lambda b: span(b)[0])
         edges = [span(b) for b in ordered]
         total = nrows if partitioning is Partitioning.ROW else ncols

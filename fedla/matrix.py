@@ -139,8 +139,14 @@ class Matrix:
     def __mod__(self, other: Operand) -> Matrix:
         return _binary("mod", self, other)
 
+    def __rmod__(self, other: Operand) -> Matrix:
+        return _binary("mod", other, self)
+
     def __floordiv__(self, other: Operand) -> Matrix:
         return _binary("floordiv", self, other)
+
+    def __rfloordiv__(self, other: Operand) -> Matrix:
+        return _binary("floordiv", other, self)
 
     def __eq__(self, other: Operand) -> Matrix:  # type: ignore[override]
         return _binary("eq", self, other)
@@ -168,7 +174,7 @@ class Matrix:
 
     # ----- reductions
     def sum(self, axis: int | None = None) -> Matrix:
-        """Sum over all entries (scalar), columns (``axis=0``, 1 x n) or rows (``axis=1``, m x 1)."""
+        """Sum of all entries (scalar), columns (``axis=0``, 1 x n) or rows (``axis=1``, m x 1)."""
         return self._reduce("sum", axis)
 
     def mean(self, axis: int | None = None) -> Matrix:

@@ -41,13 +41,15 @@ class Encoder:
         """Encode ``obj`` (ndarray, CSR, scalar, None, str, list/tuple, dict) as a ``Value``."""
         if obj is None:
             return pb.Value(none=pb.NoneValue())
-        if isinstance(obj, (bool, np.bool_)):
-            return pb.Value(bool_value=bool(obj))
-        if isinstance(obj, (int, np.integer)):
+        if isinstance(obj, np.generic):  # keeps its dtype: a 0-d array on the wire
+            return pb.Value(array=self.array(np.asarray(obj)))
+        if isinstance(obj, bool):
+            return pb.Value(bool_value=obj)
+        if isinstance(obj, int):
             if not -(2**63) <= int(obj) < 2**63:
                 raise InvalidArgumentError(f"integer {obj} does not fit in 64 bits")
             return pb.Value(int_value=int(obj))
-        if isinstance(obj, (float, np.floating)):
+        if isinstance(obj, float):
             return pb.Value(float_value=float(obj))
         if isinstance(obj, str):
             return pb.Value(str_value=obj)
@@ -116,8 +118,8 @@ def decode_value(value: pb.Value, buffers: list[np.ndarray]) -> Any:
     return {key: decode_value(item, buffers) for key, item in value.map.items.items()}
 
 
-def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray:
-    """Decode an ``Array``, validating dtype, shape and byte count."""
+def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray | np.generic:
+    """Decode an ``Array``, validating dtype, shape and byte count; 0-d gives a numpy scalar."""
     try:
         dtype = np.dtype(message.dtype)
     except TypeError:
@@ -140,7 +142,8 @@ def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray:
         raise MalformedRequestError(
             f"array of dtype {dtype} and shape {shape} needs {expected} bytes; got {raw.nbytes}"
         )
-    return raw.view(dtype).reshape(shape)
+    array = raw.view(dtype).reshape(shape)
+    return array[()] if array.ndim == 0 else array  # 0-d arrays arrive as numpy scalars
 
 
 def _decode_csr(message: pb.Sparse, buffers: list[np.ndarray]) -> sp.csr_array:
