@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument(
         "--allow-module", action="append", default=[], metavar="PKG",
         help="also allow EXEC_UDF to call functions of package PKG (repeatable); "
-        f"always allowed: {', '.join(DEFAULT_ALLOWED_MODULES)}",
+        f"always allowed: {', '.join(DEFAULT_ALLOWED_MODULES)}. Every public function of PKG "
+        "becomes callable by any coordinator that can reach this worker: allow only packages "
+        "you trust with your data (e.g. not numpy, whose load/save touch files)",
     )
 
     demo = commands.add_parser("demo", help="start loopback workers and run a federated example")
@@ -40,10 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         from fedla.runtime.worker.server import serve
 
-        serve(
-            args.data_dir, host=args.host, port=args.port,
-            allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
-        )
+        try:
+            serve(
+                args.data_dir, host=args.host, port=args.port,
+                allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
+            )
+        except OSError as exc:  # bad data dir, port in use: a message, not a traceback
+            worker.error(str(exc))
         return 0
     from fedla.demo import run_demo
 

@@ -56,9 +56,9 @@ def placement(op: str, inputs: list[Node], attrs: dict[str, Any]) -> Partitionin
         # plus a full local matrix) has no blocks to follow: such a result is computed locally.
         return anchor.partitioning if anchor.shape[axis] == length else LOCAL
     if op == "reduce":
-        axis = attrs.get("axis")
+        reduce_axis = attrs.get("axis")
         kind = inputs[0].partitioning
-        keeps = (kind is ROW and axis == 1) or (kind is COL and axis == 0)
+        keeps = (kind is ROW and reduce_axis == 1) or (kind is COL and reduce_axis == 0)
         return kind if keeps else LOCAL
     if op == "slice":
         return inputs[0].partitioning

@@ -118,4 +118,4 @@ def content_key(value: Any) -> str:
 
 def _update_array(digest: Any, array: np.ndarray) -> None:
     digest.update(repr((array.dtype.str, array.shape)).encode())
-    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))  # type: ignore[arg-type]

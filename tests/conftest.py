@@ -33,7 +33,9 @@ def ctx(workers: list[str]) -> Iterator[fl.Context]:
         yield context
 
 
-def assert_matches(result: object, expected: object, rtol: float = 1e-10, atol: float = 1e-12) -> None:
+def assert_matches(
+    result: object, expected: object, rtol: float = 1e-10, atol: float = 1e-12
+) -> None:
     """Compare a fedla result with its numpy reference: shape, dtype kind and values."""
     if sp.issparse(result):
         result = result.toarray()

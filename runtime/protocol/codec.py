@@ -25,6 +25,8 @@ runtime, while the hand-written chunk frames move them at memory speed.
 """
 
 MAX_NDIM = 32
+MAX_NESTING = 32
+"""Deepest list/dict nesting a value may have (protobuf refuses to parse ~100 levels)."""
 _ALLOWED_KINDS = "biufc"
 
 
@@ -37,11 +39,16 @@ class Encoder:
     def __init__(self) -> None:
         self.buffers: list[memoryview] = []
 
-    def value(self, obj: Any) -> pb.Value:
+    def value(self, obj: Any, depth: int = 0) -> pb.Value:
         """Encode ``obj`` (ndarray, CSR, scalar, None, str, list/tuple, dict) as a ``Value``."""
+        if depth > MAX_NESTING:
+            raise InvalidArgumentError(
+                f"value nests lists/dicts more than {MAX_NESTING} levels deep; flatten it or "
+                "send an array"
+            )
         if obj is None:
             return pb.Value(none=pb.NoneValue())
-        if isinstance(obj, np.generic):  # keeps its dtype: a 0-d array on the wire
+        if isinstance(obj, (np.generic, complex)):  # keeps its dtype: a 0-d array on the wire
             return pb.Value(array=self.array(np.asarray(obj)))
         if isinstance(obj, bool):
             return pb.Value(bool_value=obj)
@@ -58,12 +65,14 @@ class Encoder:
         if sp.issparse(obj):
             return pb.Value(csr=self.csr(obj))
         if isinstance(obj, (list, tuple)):
-            return pb.Value(list=pb.ValueList(items=[self.value(item) for item in obj]))
+            items = [self.value(item, depth + 1) for item in obj]
+            return pb.Value(list=pb.ValueList(items=items))
         if isinstance(obj, dict):
             for key in obj:
                 if not isinstance(key, str):
                     raise InvalidArgumentError(f"dict keys must be str to be sent; got {key!r}")
-            return pb.Value(map=pb.ValueMap(items={k: self.value(v) for k, v in obj.items()}))
+            entries = {key: self.value(item, depth + 1) for key, item in obj.items()}
+            return pb.Value(map=pb.ValueMap(items=entries))
         raise InvalidArgumentError(
             f"cannot send a value of type {type(obj).__name__}; send an ndarray, a scipy CSR "
             "matrix, a scalar, a str, None, or a list/dict of those"
@@ -77,7 +86,7 @@ class Encoder:
         if not arr.flags.c_contiguous:  # not ascontiguousarray: it turns 0-d into 1-d
             arr = arr.copy(order="C")
         message = pb.Array(dtype=arr.dtype.str, shape=arr.shape)
-        raw = memoryview(arr.reshape(-1)).cast("B")
+        raw = memoryview(arr.reshape(-1)).cast("B")  # type: ignore[arg-type]
         if arr.nbytes <= INLINE_LIMIT:
             message.inline = bytes(raw)
         else:
@@ -122,9 +131,13 @@ def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray | n
     """Decode an ``Array``, validating dtype, shape and byte count; 0-d gives a numpy scalar."""
     try:
         dtype = np.dtype(message.dtype)
-    except TypeError:
+    except (TypeError, ValueError):
         raise MalformedRequestError(f"unknown dtype {message.dtype!r}") from None
     _check_dtype(dtype)
+    if dtype.byteorder == ">" or dtype.subdtype is not None:
+        raise MalformedRequestError(
+            f"dtype {message.dtype!r} is not a little-endian scalar type as the protocol requires"
+        )
     shape = tuple(int(n) for n in message.shape)
     if len(shape) > MAX_NDIM:
         raise MalformedRequestError(f"array has {len(shape)} dimensions; at most {MAX_NDIM}")
@@ -142,7 +155,10 @@ def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray | n
         raise MalformedRequestError(
             f"array of dtype {dtype} and shape {shape} needs {expected} bytes; got {raw.nbytes}"
         )
-    array = raw.view(dtype).reshape(shape)
+    try:
+        array = raw.view(dtype).reshape(shape)
+    except ValueError as exc:  # e.g. a zero-size array with an absurd shape
+        raise MalformedRequestError(f"array of shape {shape} cannot be built: {exc}") from None
     return array[()] if array.ndim == 0 else array  # 0-d arrays arrive as numpy scalars
 
 

@@ -108,13 +108,13 @@ def from_frames(
             )
         buffers[index][offset : offset + len(data)] = np.frombuffer(data, dtype=np.uint8)
         filled[index] += len(data)
-        raw = next(iterator, None)
+        following = next(iterator, None)
         position += 1
-        if raw is None:
+        if following is None:
             break
-        chunk = _read_chunk(raw, position)
+        chunk = _read_chunk(following, position)
         if chunk is None:
-            raise MalformedRequestError(f"frame {position}: envelope frame after buffer chunks")
+            raise MalformedRequestError(f"frame {position}: an envelope frame after buffer chunks")
     for index, (got, want) in enumerate(zip(filled, sizes)):
         if got != want:
             raise MalformedRequestError(

@@ -1,0 +1,1 @@
+"""The worker daemon: gRPC servicer, request handler, tenant scopes and data reading."""

@@ -8,6 +8,7 @@ symbolic links, to anything outside the worker's data directory.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fedla.runtime.errors import AccessDeniedError, DataFileNotFoundError, Inval
 FORMATS = ("csv", "npy", "mtx", "parquet")
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".npy": "npy", ".mtx": "mtx", ".parquet": "parquet"}
 _CSV_OPTIONS = {"header", "delimiter"}
+_NUMERIC_KINDS = "biufc"
 
 
 def resolve_data_path(data_dir: Path, path: str) -> Path:
@@ -30,15 +32,26 @@ def resolve_data_path(data_dir: Path, path: str) -> Path:
     """
     if not path:
         raise InvalidArgumentError("READ needs a file path; got an empty one")
+    if "\0" in path:
+        raise InvalidArgumentError(f"path {path!r} contains a NUL character")
     if Path(path).is_absolute():
         raise AccessDeniedError(
             f"path {path!r} is absolute; give a path relative to the worker's data directory"
         )
     root = data_dir.resolve()
-    resolved = (root / path).resolve()
-    if not resolved.is_relative_to(root):
+    try:
+        resolved = (root / path).resolve()
+        inside = resolved.is_relative_to(root)
+        is_file = inside and resolved.is_file()
+    except (OSError, RuntimeError) as exc:  # a symlink loop, a name too long for the OS
+        # The OS message would show the data directory's absolute path: give the cause only.
+        cause = getattr(exc, "strerror", None) or "symbolic link loop"
+        raise DataFileNotFoundError(
+            f"cannot open {path!r} in the worker's data directory: {cause}"
+        ) from None
+    if not inside:
         raise AccessDeniedError(f"path {path!r} resolves outside the worker's data directory")
-    if not resolved.is_file():
+    if not is_file:
         raise DataFileNotFoundError(f"no file {path!r} in the worker's data directory")
     return resolved
 
@@ -63,6 +76,8 @@ def file_fingerprint(path: Path, fmt: str, options: dict[str, str]) -> str:
 
 def read_matrix(path: Path, fmt: str, options: dict[str, str]) -> Any:
     """Load the matrix stored at ``path``: a 2-D ndarray or a CSR array."""
+    if fmt in ("npy", "mtx") and options:
+        raise InvalidArgumentError(f"{fmt} takes no options; got {sorted(options)}")
     try:
         if fmt == "csv":
             value: Any = _read_csv(path, options)
@@ -76,7 +91,14 @@ def read_matrix(path: Path, fmt: str, options: dict[str, str]) -> Any:
     except (ValueError, OSError, TypeError) as exc:
         if isinstance(exc, InvalidArgumentError):
             raise
-        raise InvalidArgumentError(f"cannot read {path.name!r} as {fmt}: {exc}") from None
+        # Readers quote the absolute path; the caller knows the file by its name only.
+        cause = str(exc).replace(str(path), path.name)
+        raise InvalidArgumentError(f"cannot read {path.name!r} as {fmt}: {cause}") from None
+    if value.dtype.kind not in _NUMERIC_KINDS:
+        raise InvalidArgumentError(
+            f"{path.name!r} holds an array of dtype {value.dtype}; a matrix needs bool, integer, "
+            "float or complex values"
+        )
     if value.ndim == 1:
         value = value.reshape(-1, 1)
     if value.ndim != 2:
@@ -99,11 +121,28 @@ def _read_csv(path: Path, options: dict[str, str]) -> np.ndarray:
     if len(delimiter) != 1:
         raise InvalidArgumentError(f"csv delimiter must be one character; got {delimiter!r}")
     table = pacsv.read_csv(
-        path,
+        _csv_source(path),
         read_options=pacsv.ReadOptions(autogenerate_column_names=not header),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
     )
     return _numeric_table(table, path)
+
+
+def _csv_source(path: Path) -> Any:
+    """``path``, or its bytes with a final newline when it lacks one.
+
+    pyarrow refuses a one-line csv without a final newline ("cannot infer number of columns").
+    """
+    import pyarrow as pa
+
+    with open(path, "rb") as file:
+        if file.seek(0, io.SEEK_END) == 0:
+            return path
+        file.seek(-1, io.SEEK_END)
+        if file.read(1) in b"\r\n":
+            return path
+        file.seek(0)
+        return pa.BufferReader(file.read() + b"\n")
 
 
 def _read_parquet(path: Path, options: dict[str, str]) -> np.ndarray:
@@ -119,7 +158,8 @@ def _numeric_table(table: Any, path: Path) -> np.ndarray:
 
     for name, column_type in zip(table.column_names, table.schema.types):
         if not (pa.types.is_integer(column_type) or pa.types.is_floating(column_type)
-                or pa.types.is_boolean(column_type)):
+                or pa.types.is_boolean(column_type) or pa.types.is_null(column_type)):
+            # (A csv column holding no values at all has the null type: reported below.)
             raise InvalidArgumentError(
                 f"column {name!r} of {path.name!r} has type {column_type}; "
                 "a matrix needs numeric columns"

@@ -7,7 +7,9 @@ state the caller did not expect. Every error message names the request and its c
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ from fedla.runtime.errors import (
     RequestSkippedError,
     WorkerInternalError,
 )
-from fedla.runtime.kernels import run_kernel
+from fedla.runtime.kernels import get_kernel, run_kernel
 from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.codec import Encoder, decode_value
 from fedla.runtime.worker.data_reader import (
@@ -108,8 +110,11 @@ class RequestHandler:
             return pb.Response(value=encoder.value(scope.get(request.get.var)))
         if kind == "exec_inst":
             inst = request.exec_inst
+            kernel = get_kernel(inst.op)  # an unknown op fails before its inputs are looked up
             inputs = [_operand(scope, operand, buffers) for operand in inst.inputs]
             attrs = {key: decode_value(value, buffers) for key, value in inst.attrs.items()}
+            # Kernels are called as fn(xp, *inputs, **attrs); xp is not an input of the request.
+            _check_arguments(kernel, f"operation {inst.op!r}", [None, *inputs], attrs, skip=1)
             result = run_kernel(inst.op, inputs, attrs)
             scope.put(inst.output, result)
             return pb.Response(meta=_metadata(result))
@@ -139,6 +144,7 @@ class RequestHandler:
         function = self._allowed_function(udf.function)
         inputs = [_operand(scope, operand, buffers) for operand in udf.inputs]
         attrs = {key: decode_value(value, buffers) for key, value in udf.attrs.items()}
+        _check_arguments(function, f"function {udf.function!r}", inputs, attrs)
         result = function(*inputs, **attrs)
         outputs = list(udf.outputs)
         if not outputs:
@@ -158,6 +164,10 @@ class RequestHandler:
             raise InvalidArgumentError(
                 f"function reference {reference!r} must look like 'package.module:function'"
             )
+        if name.startswith("_"):
+            raise AccessDeniedError(
+                f"{reference!r} names a private attribute; only public functions can be called"
+            )
         allowed = self.config.allowed_modules
         if not any(module_name == p or module_name.startswith(p + ".") for p in allowed):
             raise AccessDeniedError(
@@ -172,6 +182,44 @@ class RequestHandler:
         if not callable(function):
             raise InvalidArgumentError(f"{reference!r} is not a function")
         return function
+
+
+def _signature(function: Any) -> inspect.Signature | None:
+    """``function``'s signature (cached; kernels and UDFs are called again and again)."""
+    try:
+        return _cached_signature(function)
+    except TypeError:  # an unhashable callable: inspect it without the cache
+        return _cached_signature.__wrapped__(function)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_signature(function: Any) -> inspect.Signature | None:
+    try:
+        return inspect.signature(function)
+    except (TypeError, ValueError):  # some builtins have no introspectable signature
+        return None
+
+
+def _check_arguments(
+    function: Any, label: str, args: list[Any], kwargs: dict[str, Any], skip: int = 0
+) -> None:
+    """Raise ``InvalidArgumentError`` when ``function`` cannot take ``args`` and ``kwargs``.
+
+    Catching this before the call keeps a caller's wrong arity or unknown attribute from
+    surfacing as an internal error (a ``TypeError`` from inside the function still does).
+    ``skip`` leading arguments are supplied by the worker and left out of the message.
+    """
+    signature = _signature(function)
+    if signature is None:
+        return
+    try:
+        signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        params = list(signature.parameters.values())[skip:]
+        raise InvalidArgumentError(
+            f"{label} cannot take {len(args) - skip} input(s) and attrs {sorted(kwargs)}: {exc}; "
+            f"its parameters are ({', '.join(str(p) for p in params)})"
+        ) from None
 
 
 def _operand(scope: TenantScope, operand: pb.Operand, buffers: list[np.ndarray]) -> Any:
@@ -206,7 +254,8 @@ def _label(index: int, request: pb.Request) -> str:
     if kind == "get":
         return f"request #{index} GET {request.get.var!r}"
     if kind == "exec_inst":
-        return f"request #{index} EXEC_INST {request.exec_inst.op!r} -> {request.exec_inst.output!r}"
+        inst = request.exec_inst
+        return f"request #{index} EXEC_INST {inst.op!r} -> {inst.output!r}"
     if kind == "exec_udf":
         return f"request #{index} EXEC_UDF {request.exec_udf.function!r}"
     if kind == "clear":

@@ -37,18 +37,24 @@ def create_server(
     """Build a worker server bound to ``host:port`` (0 = a free port); returns it and the port."""
     data_path = Path(data_dir)
     if not data_path.is_dir():
-        raise FileNotFoundError(f"data directory {str(data_path)!r} does not exist")
+        problem = "is not a directory" if data_path.exists() else "does not exist"
+        raise FileNotFoundError(f"data directory {str(data_path)!r} {problem}")
     config = WorkerConfig(data_dir=data_path, allowed_modules=tuple(allowed_modules))
     servicer = WorkerServicer(RequestHandler(config))
     threads = max_threads or min(32, (os.cpu_count() or 1) + 4)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fedla-worker"),
-        options=GRPC_OPTIONS,
+        # Without SO_REUSEPORT off, a second worker on a taken port would bind it too and the
+        # kernel would split connections between two workers with different data.
+        options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)],
     )
     server.add_generic_rpc_handlers((servicer.generic_handler(),))
-    bound = server.add_insecure_port(f"{host}:{port}")
+    try:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpc's message only says "Failed to bind"
+        bound = 0
     if bound == 0:
-        raise OSError(f"cannot bind {host}:{port}")
+        raise OSError(f"cannot bind {host}:{port}; is another process using the port?")
     return server, bound
 
 

@@ -51,7 +51,9 @@ class WorkerServicer:
             self._tickets[ticket] = (batch.tenant, time.monotonic(), response, out_buffers)
         return envelope_frame(pb.BatchResponse(ticket=ticket))
 
-    def execute(self, raw_frames: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+    def execute(
+        self, raw_frames: Iterator[bytes], context: grpc.ServicerContext
+    ) -> Iterator[bytes]:
         """Streamed batch; yields serialized response frames."""
         batch, buffers = self._receive(raw_frames, context)
         response, out_buffers = self.handler.handle_batch(batch, buffers)
@@ -62,6 +64,7 @@ class WorkerServicer:
         try:
             request, _ = from_frames(iter((raw_frame,)), pb.FetchRequest)
             with self._lock:
+                self._expire_tickets()
                 held = self._tickets.get(request.ticket)
                 if held is None or held[0] != request.tenant:
                     raise UnknownVariableError(

@@ -264,12 +264,6 @@ def test_location_errors(ctx: fl.Context, site_dir: Path, workers: list[str]) ->
         ctx.federated([good], axis=2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="worker bug: data_reader.resolve_data_path raises AccessDeniedError inside a "
-    "try/except (OSError, RuntimeError); AccessDeniedError is a PermissionError, hence an "
-    "OSError, so it is re-raised as DataFileNotFoundError('... symbolic link loop')",
-)
 @pytest.mark.parametrize("path", ["../outside.csv", "sub/../../outside.csv"])
 def test_path_outside_data_dir_is_denied(ctx: fl.Context, workers: list[str], path: str) -> None:
     with pytest.raises(fl.AccessDeniedError, match="outside"):
