@@ -16,12 +16,17 @@ _LOGGER = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 60.0
 
+BLAS_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 class LocalWorkerPool:
     """Starts ``n`` ``fedla worker`` processes on free loopback ports and stops them on ``close``.
 
     Each worker gets ``data_dir`` (by default one fresh temporary directory shared by all,
-    removed on close) and logs to this process's stderr at WARNING level.
+    removed on close) and logs to this process's stderr at WARNING level. The workers share this
+    machine's cores, so each one's BLAS gets ``cores // n`` threads (unless the environment
+    already sets a thread count): oversubscribed BLAS threads made a federated ``X.T @ X`` on two
+    local workers twice as slow as numpy alone.
     """
 
     def __init__(
@@ -37,6 +42,7 @@ class LocalWorkerPool:
         self.data_dir = Path(data_dir if data_dir is not None else self._tmp.name)  # type: ignore[union-attr]
         self.processes: list[subprocess.Popen[str]] = []
         self.addresses: list[str] = []
+        self._blas_threads = str(max(1, (os.cpu_count() or 1) // n))
         try:
             for _ in range(n):
                 self._start_one(allow_modules, log_level)
@@ -54,6 +60,8 @@ class LocalWorkerPool:
         for module in allow_modules:
             command += ["--allow-module", module]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        for variable in BLAS_THREAD_VARIABLES:
+            env.setdefault(variable, self._blas_threads)
         self.processes.append(
             subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         )
