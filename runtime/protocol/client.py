@@ -20,9 +20,11 @@ from fedla.runtime.protocol.codec import decode_value
 from fedla.runtime.protocol.framing import (
     GRPC_OPTIONS,
     UNARY_BYTES,
-    envelope_frame,
     from_frames,
+    message_size,
+    pack_message,
     to_frames,
+    unpack_frames,
 )
 from fedla.runtime.protocol.requests import Metadata, Request, encode_batch
 
@@ -75,14 +77,14 @@ class WorkerClient:
         envelope, buffers = encode_batch(tenant, requests)
         counter = _ByteCounter()
         try:
-            if not buffers and envelope.ByteSize() <= UNARY_BYTES:
-                reply = self._call(counter.sent(envelope_frame(envelope)), timeout=self.timeout)
-                response, response_buffers = from_frames(
-                    [counter.received(reply)], pb.BatchResponse
-                )
+            if message_size(envelope, buffers) <= UNARY_BYTES:
+                request = counter.sent(pack_message(envelope, buffers))
+                reply = counter.received(self._call(request, timeout=self.timeout))
+                response, response_buffers = from_frames(unpack_frames(reply), pb.BatchResponse)
                 if response.ticket:
-                    fetch = envelope_frame(pb.FetchRequest(tenant=tenant, ticket=response.ticket))
-                    frames = self._fetch(counter.sent(fetch), timeout=self.timeout)
+                    fetch = pb.FetchRequest(tenant=tenant, ticket=response.ticket)
+                    frames = self._fetch(counter.sent(pack_message(fetch, [])),
+                                         timeout=self.timeout)
                     response, response_buffers = from_frames(
                         map(counter.received, frames), pb.BatchResponse
                     )

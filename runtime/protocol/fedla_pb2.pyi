@@ -14,6 +14,12 @@ class Frame(_message.Message):
     chunk: Chunk
     def __init__(self, envelope: _Optional[bytes] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
 
+class Frames(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[Frame]
+    def __init__(self, frames: _Optional[_Iterable[_Union[Frame, _Mapping]]] = ...) -> None: ...
+
 class Chunk(_message.Message):
     __slots__ = ("buffer", "offset", "data")
     BUFFER_FIELD_NUMBER: _ClassVar[int]

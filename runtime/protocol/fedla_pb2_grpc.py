@@ -36,8 +36,8 @@ class WorkerStub:
         """
         self.Call = channel.unary_unary(
                 '/fedla.v1.Worker/Call',
-                request_serializer=fedla__pb2.Frame.SerializeToString,
-                response_deserializer=fedla__pb2.Frame.FromString,
+                request_serializer=fedla__pb2.Frames.SerializeToString,
+                response_deserializer=fedla__pb2.Frames.FromString,
                 _registered_method=True)
         self.Execute = channel.stream_stream(
                 '/fedla.v1.Worker/Execute',
@@ -55,8 +55,8 @@ class WorkerServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Call(self, request, context):
-        """A batch whose envelope fits one frame and has no buffers: one frame each way. When the
-        response does not fit one frame, it carries a ticket to stream the response with Fetch.
+        """A batch whose frames (envelope and buffers) fit in UNARY_BYTES: one message each way. When
+        the response does not fit, its envelope carries a ticket to stream it with Fetch.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -81,8 +81,8 @@ def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Call': grpc.unary_unary_rpc_method_handler(
                     servicer.Call,
-                    request_deserializer=fedla__pb2.Frame.FromString,
-                    response_serializer=fedla__pb2.Frame.SerializeToString,
+                    request_deserializer=fedla__pb2.Frames.FromString,
+                    response_serializer=fedla__pb2.Frames.SerializeToString,
             ),
             'Execute': grpc.stream_stream_rpc_method_handler(
                     servicer.Execute,
@@ -120,8 +120,8 @@ class Worker:
             request,
             target,
             '/fedla.v1.Worker/Call',
-            fedla__pb2.Frame.SerializeToString,
-            fedla__pb2.Frame.FromString,
+            fedla__pb2.Frames.SerializeToString,
+            fedla__pb2.Frames.FromString,
             options,
             channel_credentials,
             insecure,

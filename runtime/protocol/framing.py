@@ -5,7 +5,7 @@ the buffers it references follow as chunk frames of at most ``CHUNK_BYTES``. The
 allocates every buffer once from the sizes in the envelope and copies each chunk straight into
 place, so a 300 MB array costs one allocation and no concatenation.
 
-Chunk frames are written and read by hand (``_chunk_frame``, ``_read_chunk``): they are plain
+Chunk frames are written and read by hand (``_chunk_frame_parts``, ``_read_chunk``): they are plain
 protobuf ``Frame{chunk: Chunk{buffer, offset, data}}`` on the wire, but protobuf's Python
 serializer copies every megabyte several times and ran at 0.2 GB/s here. Anything the fast reader
 does not recognise goes through the protobuf parser, which validates it.
@@ -26,7 +26,7 @@ CHUNK_BYTES = 1024 * 1024
 """Largest payload of one frame; 1 MiB streamed fastest through gRPC on loopback here."""
 
 UNARY_BYTES = 4 * CHUNK_BYTES
-"""Envelopes without buffers up to this size travel as one frame in a unary ``Call``."""
+"""Messages whose frames total at most this many bytes travel in one unary ``Call``."""
 
 MAX_FRAME_BYTES = UNARY_BYTES + 64 * 1024
 """gRPC message limit of fedla endpoints: the largest unary frame, with room for framing."""
@@ -39,29 +39,67 @@ GRPC_OPTIONS = [
 
 M = TypeVar("M", pb.BatchRequest, pb.BatchResponse, pb.FetchRequest)
 
+_FRAMES_ITEM_TAG = 0x0A  # Frames.frames: field 1, length-delimited
 _FRAME_CHUNK_TAG = 0x12  # field 2 (chunk), wire type 2 (length-delimited)
 _CHUNK_BUFFER_TAG = 0x08  # field 1, varint
 _CHUNK_OFFSET_TAG = 0x10  # field 2, varint
 _CHUNK_DATA_TAG = 0x1A  # field 3, length-delimited
 
 
-def envelope_frame(envelope: Message) -> bytes:
-    """One serialized frame holding all of ``envelope`` (for messages known to be small)."""
-    return pb.Frame(envelope=envelope.SerializeToString()).SerializeToString()
+def message_size(envelope: Message, buffers: list[memoryview]) -> int:
+    """Bytes of payload a message carries: its serialized envelope plus its buffers."""
+    return envelope.ByteSize() + sum(len(buffer) for buffer in buffers)
+
+
+def pack_message(envelope: Message, buffers: list[memoryview]) -> bytes:
+    """All frames of a message as one serialized ``Frames`` (for ``Call``), in a single copy."""
+    parts: list[bytes | memoryview] = []
+    for frame in _frame_parts(envelope, buffers):
+        parts += (bytes((_FRAMES_ITEM_TAG,)), _varint(sum(len(p) for p in frame)), *frame)
+    return b"".join(parts)
+
+
+def unpack_frames(raw: bytes) -> list[memoryview]:
+    """Split a serialized ``Frames`` message into its frames without copying them."""
+    view = memoryview(raw)
+    frames = []
+    pos = 0
+    try:
+        while pos < len(view):
+            if view[pos] != _FRAMES_ITEM_TAG:
+                raise ValueError(f"unexpected tag {view[pos]}")
+            size, pos = _read_varint(view, pos + 1)
+            if pos + size > len(view):
+                raise ValueError("a frame runs past the end of the message")
+            frames.append(view[pos : pos + size])
+            pos += size
+    except (ValueError, IndexError) as exc:
+        raise MalformedRequestError(
+            f"message ({len(raw)} bytes) is not a list of frames: {exc}"
+        ) from None
+    return frames
 
 
 def to_frames(envelope: Message, buffers: list[memoryview]) -> Iterator[bytes]:
     """Yield serialized frames: ``envelope`` in pieces, then the chunks of ``buffers``."""
+    for parts in _frame_parts(envelope, buffers):
+        yield b"".join(parts)
+
+
+def _frame_parts(
+    envelope: Message, buffers: list[memoryview]
+) -> Iterator[tuple[bytes | memoryview, ...]]:
+    """Each frame as the pieces that, joined, serialize it (so data is copied only once)."""
     data = memoryview(envelope.SerializeToString())
     for start in range(0, max(len(data), 1), CHUNK_BYTES):
-        yield pb.Frame(envelope=bytes(data[start : start + CHUNK_BYTES])).SerializeToString()
+        yield (pb.Frame(envelope=bytes(data[start : start + CHUNK_BYTES])).SerializeToString(),)
     for index, buffer in enumerate(buffers):
         for start in range(0, len(buffer), CHUNK_BYTES):
-            yield _chunk_frame(index, start, buffer[start : start + CHUNK_BYTES])
+            yield _chunk_frame_parts(index, start, buffer[start : start + CHUNK_BYTES])
 
 
 def from_frames(
-    frames: Iterable[bytes], envelope_type: type[M], max_bytes: int | None = None
+    frames: Iterable[bytes | memoryview], envelope_type: type[M], max_bytes: int | None = None
 ) -> tuple[M, list[np.ndarray]]:
     """Reassemble an envelope and its buffers from serialized ``frames``.
 
@@ -123,7 +161,7 @@ def from_frames(
     return envelope, buffers
 
 
-def _chunk_frame(index: int, offset: int, data: memoryview) -> bytes:
+def _chunk_frame_parts(index: int, offset: int, data: memoryview) -> tuple[bytes, memoryview]:
     body_head = b"".join(
         (
             bytes((_CHUNK_BUFFER_TAG,)), _varint(index),
@@ -132,11 +170,11 @@ def _chunk_frame(index: int, offset: int, data: memoryview) -> bytes:
         )
     )
     frame_head = bytes((_FRAME_CHUNK_TAG,)) + _varint(len(body_head) + len(data))
-    return b"".join((frame_head, body_head, data))
+    return frame_head + body_head, data
 
 
-def _read_chunk(raw: bytes, position: int) -> tuple[int, int, memoryview] | None:
-    """Decode a chunk frame as ``_chunk_frame`` writes it; ``None`` for an envelope frame."""
+def _read_chunk(raw: bytes | memoryview, position: int) -> tuple[int, int, memoryview] | None:
+    """Decode a chunk frame as ``_chunk_frame_parts`` writes it; ``None`` for an envelope frame."""
     if not raw or raw[0] != _FRAME_CHUNK_TAG:
         return None
     try:
@@ -165,7 +203,7 @@ def _read_chunk(raw: bytes, position: int) -> tuple[int, int, memoryview] | None
     return frame.chunk.buffer, frame.chunk.offset, memoryview(frame.chunk.data)
 
 
-def _parse_frame(raw: bytes, position: int) -> pb.Frame:
+def _parse_frame(raw: bytes | memoryview, position: int) -> pb.Frame:
     try:
         frame = pb.Frame.FromString(raw)
     except DecodeError:
@@ -189,7 +227,7 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(raw: bytes, pos: int) -> tuple[int, int]:
+def _read_varint(raw: bytes | memoryview, pos: int) -> tuple[int, int]:
     value = shift = 0
     while True:
         byte = raw[pos]

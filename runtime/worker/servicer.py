@@ -20,7 +20,14 @@ import numpy as np
 
 from fedla.runtime.errors import FedlaError, UnknownVariableError
 from fedla.runtime.protocol import fedla_pb2 as pb
-from fedla.runtime.protocol.framing import UNARY_BYTES, envelope_frame, from_frames, to_frames
+from fedla.runtime.protocol.framing import (
+    UNARY_BYTES,
+    from_frames,
+    message_size,
+    pack_message,
+    to_frames,
+    unpack_frames,
+)
 from fedla.runtime.worker.request_handler import RequestHandler
 
 _LOGGER = logging.getLogger(__name__)
@@ -39,17 +46,17 @@ class WorkerServicer:
         self._tickets: dict[str, tuple[str, float, pb.BatchResponse, list[memoryview]]] = {}
         self._lock = threading.Lock()
 
-    def call(self, raw_frame: bytes, context: grpc.ServicerContext) -> bytes:
-        """One-frame batch; a response that does not fit one frame is left under a ticket."""
-        batch, buffers = self._receive(iter((raw_frame,)), context)
+    def call(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
+        """A small batch in one message; a response too large for one is left under a ticket."""
+        batch, buffers = self._receive(_unpacked(raw_message), context)
         response, out_buffers = self.handler.handle_batch(batch, buffers)
-        if not out_buffers and response.ByteSize() <= UNARY_BYTES:
-            return envelope_frame(response)
+        if message_size(response, out_buffers) <= UNARY_BYTES:
+            return pack_message(response, out_buffers)
         ticket = secrets.token_hex(16)
         with self._lock:
             self._expire_tickets()
             self._tickets[ticket] = (batch.tenant, time.monotonic(), response, out_buffers)
-        return envelope_frame(pb.BatchResponse(ticket=ticket))
+        return pack_message(pb.BatchResponse(ticket=ticket), [])
 
     def execute(
         self, raw_frames: Iterator[bytes], context: grpc.ServicerContext
@@ -59,10 +66,10 @@ class WorkerServicer:
         response, out_buffers = self.handler.handle_batch(batch, buffers)
         yield from to_frames(response, out_buffers)
 
-    def fetch(self, raw_frame: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+    def fetch(self, raw_message: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         """Stream the response held under a ticket, once, to the tenant that owns it."""
         try:
-            request, _ = from_frames(iter((raw_frame,)), pb.FetchRequest)
+            request, _ = from_frames(_unpacked(raw_message), pb.FetchRequest)
             with self._lock:
                 self._expire_tickets()
                 held = self._tickets.get(request.ticket)
@@ -105,3 +112,8 @@ class WorkerServicer:
         for ticket, (_, created, _, _) in list(self._tickets.items()):
             if now - created > TICKET_TTL_SECONDS:
                 del self._tickets[ticket]
+
+
+def _unpacked(raw_message: bytes) -> Iterator[memoryview]:
+    """The frames of a ``Frames`` message, split lazily so errors surface inside ``_receive``."""
+    yield from unpack_frames(raw_message)

@@ -20,6 +20,7 @@ import grpc
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from google.protobuf.message import Message
 
 from fedla.runtime.errors import (
     AccessDeniedError,
@@ -37,9 +38,10 @@ from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.client import WorkerClient
 from fedla.runtime.protocol.framing import (
     GRPC_OPTIONS,
-    envelope_frame,
     from_frames,
+    pack_message,
     to_frames,
+    unpack_frames,
 )
 from fedla.runtime.protocol.requests import (
     Clear,
@@ -67,8 +69,8 @@ class RawWorker:
 
     def call_batch(self, batch: pb.BatchRequest) -> pb.BatchResponse:
         """Send a hand-built envelope in one frame and parse the answer."""
-        reply = self.call(envelope_frame(batch), timeout=30)
-        response, _ = from_frames([reply], pb.BatchResponse)
+        reply = self.call(_message(batch), timeout=30)
+        response, _ = from_frames(unpack_frames(reply), pb.BatchResponse)
         return response
 
     def stream(self, frames: list[bytes]) -> list[bytes]:
@@ -504,7 +506,7 @@ def test_too_deeply_nested_value_is_refused_by_the_worker(raw, tenant, assert_he
     put = _field(0x0A, b"deep") + _field(0x12, value)
     batch = _field(0x0A, tenant.encode()) + _field(0x12, _field(0x12, put))
     with pytest.raises(grpc.RpcError) as caught:
-        raw.call(_field(0x0A, batch), timeout=30)
+        raw.call(_field(0x0A, _field(0x0A, batch)), timeout=30)  # Frames{Frame{envelope}}
     assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "BatchRequest does not parse" in caught.value.details()
     assert_healthy()
@@ -549,22 +551,27 @@ def test_tenant_ids_are_not_prefixes_of_each_other(client, tenant):
             client.execute(other, [Get("x")])
 
 
+def _message(envelope: Message) -> bytes:
+    """A unary ``Call``/``Fetch`` message holding just ``envelope``."""
+    return pack_message(envelope, [])
+
+
 def _ticket_for(raw: RawWorker, tenant: str, var: str) -> str:
     envelope, buffers = encode_batch(tenant, [Get(var)])
     assert not buffers
-    response, _ = from_frames([raw.call(envelope_frame(envelope))], pb.BatchResponse)
+    response, _ = from_frames(unpack_frames(raw.call(_message(envelope))), pb.BatchResponse)
     assert response.ticket and not response.responses
     return response.ticket
 
 
 def _fetch(raw: RawWorker, tenant: str, ticket: str) -> pb.BatchResponse:
-    frames = raw.fetch(envelope_frame(pb.FetchRequest(tenant=tenant, ticket=ticket)), timeout=30)
+    frames = raw.fetch(_message(pb.FetchRequest(tenant=tenant, ticket=ticket)), timeout=30)
     response, _ = from_frames(frames, pb.BatchResponse)
     return response
 
 
 def test_ticket_cannot_be_fetched_by_another_tenant(raw, client, tenant, assert_healthy):
-    value = np.arange(200_000.0)  # too large for one frame: the answer waits under a ticket
+    value = np.arange(800_000.0)  # too large for one Call: the answer waits under a ticket
     client.execute(tenant, [Put("big", value)])
     ticket = _ticket_for(raw, tenant, "big")
     for intruder in (tenant + "-intruder", ""):
@@ -574,7 +581,7 @@ def test_ticket_cannot_be_fetched_by_another_tenant(raw, client, tenant, assert_
         assert "UnknownVariableError" in info.value.details()
         assert "no pending response under ticket" in info.value.details()
     # The owner still gets the answer, exactly once.
-    frames = list(raw.fetch(envelope_frame(pb.FetchRequest(tenant=tenant, ticket=ticket))))
+    frames = list(raw.fetch(_message(pb.FetchRequest(tenant=tenant, ticket=ticket))))
     response, buffers = from_frames(frames, pb.BatchResponse)
     assert len(response.responses) == 1
     assert buffers[0].nbytes == value.nbytes
@@ -607,15 +614,20 @@ def _chunk(buffer: int, offset: int, data: bytes) -> bytes:
 
 
 UNARY_GARBAGE = {
-    "garbage": (b"\x00garbage", "frame 0 (8 bytes) is not a valid fedla frame"),
-    "empty": (b"", "frame 0 is empty"),
-    "all-ones": (b"\xff" * 64, "is not a valid fedla frame"),
-    "truncated-chunk-header": (b"\x12\x05abc", "is not a valid fedla frame"),
+    "not-frames": (b"\x00garbage", "message (8 bytes) is not a list of frames"),
+    "frames-overrun": (b"\x0a\x7fabc", "a frame runs past the end of the message"),
+    "no-frames": (b"", "stream carried no envelope frame"),
+    "garbage": (_field(0x0A, b"\x00garbage"), "frame 0 (8 bytes) is not a valid fedla frame"),
+    "empty": (_field(0x0A, b""), "frame 0 is empty"),
+    "all-ones": (_field(0x0A, b"\xff" * 64), "is not a valid fedla frame"),
+    "truncated-chunk-header": (_field(0x0A, b"\x12\x05abc"), "is not a valid fedla frame"),
     "envelope-not-a-batch": (
-        pb.Frame(envelope=b"\x0a\x05ab").SerializeToString(),
+        _field(0x0A, pb.Frame(envelope=b"\x0a\x05ab").SerializeToString()),
         "BatchRequest does not parse",
     ),
-    "chunk-without-envelope": (_chunk(0, 0, b"abcd"), "stream carried no envelope frame"),
+    "chunk-without-envelope": (
+        _field(0x0A, _chunk(0, 0, b"abcd")), "stream carried no envelope frame"
+    ),
 }
 
 
@@ -688,7 +700,7 @@ STREAM_GARBAGE: dict[str, tuple[Callable[[list[bytes]], list[bytes]], grpc.Statu
     ),
     "declares-too-many-bytes": (
         lambda f: [
-            envelope_frame(pb.BatchRequest(tenant="t", buffer_sizes=[2**40, 2**40])),
+            next(to_frames(pb.BatchRequest(tenant="t", buffer_sizes=[2**40, 2**40]), [])),
         ],
         grpc.StatusCode.RESOURCE_EXHAUSTED,
         "ResourceLimitError: message carries 2199023255552 bytes of buffers; this endpoint "
