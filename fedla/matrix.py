@@ -67,7 +67,7 @@ class Matrix:
         known = self.node.attr("nnz", -1)
         if known >= 0:
             return int(known)
-        return int(self._reduce("nnz", None).compute())
+        return int(self._reduce("nnz", None, True).compute())
 
     @property
     def T(self) -> Matrix:  # noqa: N802 - numpy's name
@@ -173,36 +173,41 @@ class Matrix:
         return unary("abs", self)
 
     # ----- reductions
-    def sum(self, axis: int | None = None) -> Matrix:
+    def sum(self, axis: int | None = None, keepdims: bool = True) -> Matrix:
         """Sum of all entries (scalar), columns (``axis=0``, 1 x n) or rows (``axis=1``, m x 1)."""
-        return self._reduce("sum", axis)
+        return self._reduce("sum", axis, keepdims)
 
-    def mean(self, axis: int | None = None) -> Matrix:
+    def mean(self, axis: int | None = None, keepdims: bool = True) -> Matrix:
         """Arithmetic mean, with ``sum``'s axis convention."""
-        return self._reduce("mean", axis)
+        return self._reduce("mean", axis, keepdims)
 
-    def min(self, axis: int | None = None) -> Matrix:
+    def min(self, axis: int | None = None, keepdims: bool = True) -> Matrix:
         """Minimum, with ``sum``'s axis convention."""
-        return self._reduce("min", axis)
+        return self._reduce("min", axis, keepdims)
 
-    def max(self, axis: int | None = None) -> Matrix:
+    def max(self, axis: int | None = None, keepdims: bool = True) -> Matrix:
         """Maximum, with ``sum``'s axis convention."""
-        return self._reduce("max", axis)
+        return self._reduce("max", axis, keepdims)
 
-    def var(self, axis: int | None = None, ddof: int = 0) -> Matrix:
+    def var(self, axis: int | None = None, ddof: int = 0, keepdims: bool = True) -> Matrix:
         """Variance (``ddof=1`` for the sample variance SystemDS's ``var`` computes)."""
-        return self._reduce("var", axis, ddof=ddof)
+        return self._reduce("var", axis, keepdims, ddof=ddof)
 
     def argmax(self, axis: int = 1) -> Matrix:
         """0-based index of the maximum of each row (``axis=1``) or column (``axis=0``)."""
-        return self._reduce("argmax", axis)
+        return self._reduce("argmax", axis, True)
 
     def argmin(self, axis: int = 1) -> Matrix:
         """0-based index of the minimum of each row (``axis=1``) or column (``axis=0``)."""
-        return self._reduce("argmin", axis)
+        return self._reduce("argmin", axis, True)
 
-    def _reduce(self, name: str, axis: int | None, **attrs: Any) -> Matrix:
+    def _reduce(self, name: str, axis: int | None, keepdims: bool, **attrs: Any) -> Matrix:
         rows, cols = self._matrix_shape(name)
+        if not keepdims:
+            raise InvalidArgumentError(
+                f"{name}: fedla matrices are always 2-D, so keepdims=False is not supported; "
+                "reductions along an axis keep it with length 1"
+            )
         if axis not in (None, 0, 1):
             raise InvalidArgumentError(f"{name}: axis must be None, 0 or 1; got {axis!r}")
         if name in ("argmax", "argmin") and axis is None:

@@ -1,0 +1,1 @@
+"""Neural networks: layers (forward/backward/init), optimizers (init/update), models (ffn, cnn)."""

@@ -1,0 +1,1 @@
+"""nn layers, SystemDS style: each module exposes forward, backward and init (where it has parameters)."""

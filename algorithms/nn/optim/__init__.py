@@ -1,0 +1,1 @@
+"""Optimizers as pure update functions with state: each module exposes init and update."""

@@ -1,0 +1,1 @@
+"""The paramserv built-in: user entry point and executors (LOCAL today)."""

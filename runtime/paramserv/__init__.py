@@ -1,0 +1,1 @@
+"""Parameter-server core, independent of transport: server policies, data partitioning, worker loop."""
