@@ -12,6 +12,7 @@ a plan that runs where the data is, and only aggregates come back.
 from fedla.context import Context
 from fedla.functions import (
     abs,
+    compute,
     eigh,
     exp,
     log,
@@ -59,6 +60,7 @@ __all__ = [
     "WorkerInternalError",
     "WorkerUnavailableError",
     "abs",
+    "compute",
     "eigh",
     "exp",
     "hstack",

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
-from fedla.runtime.worker.request_handler import DEFAULT_ALLOWED_MODULES
+from fedla.runtime.worker.request_handler import (
+    DEFAULT_ALLOWED_MODULES,
+    DEFAULT_TENANT_TIMEOUT_SECONDS,
+    WorkerConfig,
+)
+
+_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,12 +30,24 @@ def main(argv: list[str] | None = None) -> int:
     worker.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     worker.add_argument("--data-dir", required=True, help="directory READ may load files from")
     worker.add_argument(
+        "--cache-mem", type=_byte_size, default=None, metavar="SIZE",
+        help="memory budget of the lineage cache, e.g. 4GB or 512MB "
+        "(default: a quarter of RAM, at most 4GB)",
+    )
+    worker.add_argument(
+        "--tenant-timeout", type=float, default=DEFAULT_TENANT_TIMEOUT_SECONDS, metavar="SECONDS",
+        help="drop a tenant's variables after it sent nothing for this long (default: 1 day)",
+    )
+    worker.add_argument(
         "--allow-module", action="append", default=[], metavar="PKG",
         help="also allow EXEC_UDF to call functions of package PKG (repeatable); "
         f"always allowed: {', '.join(DEFAULT_ALLOWED_MODULES)}. Every public function of PKG "
         "becomes callable by any coordinator that can reach this worker: allow only packages "
         "you trust with your data (e.g. not numpy, whose load/save touch files)",
     )
+
+    status = commands.add_parser("status", help="show a worker's tenants, memory and caches")
+    status.add_argument("address", metavar="HOST:PORT", help="the worker to ask")
 
     demo = commands.add_parser("demo", help="start loopback workers and run a federated example")
     demo.add_argument("--workers", type=int, default=3, help="number of loopback workers")
@@ -42,14 +61,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         from fedla.runtime.worker.server import serve
 
+        config = WorkerConfig(
+            data_dir=Path(args.data_dir),
+            allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
+            tenant_timeout=args.tenant_timeout,
+        )
+        if args.cache_mem is not None:
+            config.cache_bytes = args.cache_mem
         try:
-            serve(
-                args.data_dir, host=args.host, port=args.port,
-                allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
-            )
+            serve(config, host=args.host, port=args.port)
         except OSError as exc:  # bad data dir, port in use: a message, not a traceback
             worker.error(str(exc))
         return 0
+    if args.command == "status":
+        from fedla.worker_status import print_status
+
+        return print_status(args.address)
     from fedla.demo import run_demo
 
     return run_demo(workers=args.workers, rows=args.rows)
+
+
+def _byte_size(text: str) -> int:
+    """Parse sizes like ``4GB``, ``512MB`` or ``1000000`` (binary units)."""
+    cleaned = text.strip().upper().replace("IB", "B")
+    number = cleaned.rstrip("KMGTB")
+    unit = cleaned[len(number):]
+    if unit not in _UNITS or not number:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 4GB, 512MB or 1000000)")
+    try:
+        return int(float(number) * _UNITS[unit])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}") from None

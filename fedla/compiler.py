@@ -25,6 +25,7 @@ from fedla.request_batcher import PendingResult, RequestBatcher
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.kernels import run_kernel
 from fedla.runtime.kernels.reductions import combine_partials
+from fedla.runtime.lineage_cache import MISSING
 from fedla.runtime.protocol.codec import INLINE_LIMIT
 from fedla.runtime.protocol.requests import Clear, ExecInst, Get, Literal, Operand, Put
 
@@ -100,11 +101,17 @@ _Result = _Local | Layout
 
 def evaluate(node: Node, context: Context | None) -> Any:
     """Compute ``node``: a numpy array, a scipy CSR array, or a scalar."""
-    if not _plan_is_federated(node):
-        return _LocalEvaluator().value(node)
+    return evaluate_many([node], context)[0]
+
+
+def evaluate_many(nodes: list[Node], context: Context | None) -> list[Any]:
+    """Compute several nodes in one evaluation: subexpressions they share run once."""
+    if not any(_plan_is_federated(node) for node in nodes):
+        evaluator = _LocalEvaluator()
+        return [evaluator.value(node) for node in nodes]
     if context is None:
         raise InvalidArgumentError("a federated plan needs its Context")
-    return _FederatedEvaluation(context).run(node)
+    return _FederatedEvaluation(context).run(nodes)
 
 
 def _plan_is_federated(node: Node) -> bool:
@@ -148,21 +155,31 @@ class _FederatedEvaluation:
         self._memo: dict[str, _Result] = {}
         self._created: set[tuple[str, str]] = set()  # (address, var) made by this compute
 
-    def run(self, node: Node) -> Any:
-        result = self._eval(node)
-        value = result.value if isinstance(result, _Local) else self._gather(result)
+    def run(self, nodes: list[Node]) -> list[Any]:
+        values = []
+        for node in nodes:
+            result = self._eval(node)
+            values.append(result.value if isinstance(result, _Local) else self._gather(result))
         # Intermediates are dropped with the next batch to each worker: no extra round trip.
         by_address: dict[str, list[str]] = {}
         for address, var in self._created:
             by_address.setdefault(address, []).append(var)
         for address, names in by_address.items():
             self.batcher.defer(address, Clear(tuple(sorted(names))))
-        return value
+        return values
 
     # ----- dispatch
     def _eval(self, node: Node) -> _Result:
         if node.key in self._memo:
             return self._memo[node.key]
+        # Aggregates computed by an earlier compute() of this Context are reused as they are:
+        # lineage keys name content, so a key's value never changes.
+        remember = node.partitioning is LOCAL and node.op != "local"
+        if remember:
+            cached = self.context.results.get(node.key)
+            if cached is not MISSING:
+                self._memo[node.key] = _Local(cached, node.key)
+                return self._memo[node.key]
         if node.op == "local":
             result: _Result = _Local(node.value, node.key)
         elif node.op == "federated":
@@ -173,6 +190,8 @@ class _FederatedEvaluation:
             result = self._run_here(node)
         else:
             result = getattr(self, f"_lower_{node.op}")(node)
+        if remember and isinstance(result, _Local):
+            self.context.results.put(node.key, result.value)
         self._memo[node.key] = result
         return result
 

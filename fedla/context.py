@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+import weakref
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -18,12 +21,16 @@ from fedla.matrix import Matrix, matrix
 from fedla.plan import Block, Layout, Node, Partitioning, content_key, lineage_key
 from fedla.request_batcher import RequestBatcher
 from fedla.runtime.errors import FedlaError, InvalidArgumentError, ShapeMismatchError
+from fedla.runtime.lineage_cache import LineageCache
 from fedla.runtime.protocol.client import WorkerClient
 from fedla.runtime.protocol.requests import Clear, Put, Read
 
 _LOGGER = logging.getLogger(__name__)
 
 Range = tuple[tuple[int, int], tuple[int, int]]
+
+DEFAULT_RESULT_CACHE_BYTES = 256 * 1024**2
+"""Default ``Context(cache_mem=...)``: aggregates kept at the coordinator."""
 
 
 class Context:
@@ -44,6 +51,17 @@ class Context:
         Extra packages local workers may call by reference in EXEC_UDF.
     timeout : float, optional
         Seconds a call to a worker may take before failing.
+    cache_mem : int
+        Bytes of aggregates (``X.T @ X``, column means, ...) kept at the coordinator, so that
+        computing the same expression again in this Context costs no round trip; 0 disables it.
+    local_worker_options : sequence of str
+        Extra ``fedla worker`` options for the local workers, e.g. ``["--cache-mem", "64MB"]``.
+
+    Notes
+    -----
+    Remote variables live as long as the matrices that name them: when a matrix made by
+    ``federated`` or ``scatter`` becomes unreachable, its variables are cleared with the next
+    batch sent to their worker (``flush`` sends such releases at once); ``close`` clears all.
 
     Examples
     --------
@@ -63,16 +81,23 @@ class Context:
         tenant: str | None = None,
         allow_modules: Sequence[str] = (),
         timeout: float | None = None,
+        cache_mem: int = DEFAULT_RESULT_CACHE_BYTES,
+        local_worker_options: Sequence[str] = (),
     ) -> None:
         self.tenant = tenant or uuid.uuid4().hex
         self.timeout = timeout
         self._clients: dict[str, WorkerClient] = {}
         self._pool: LocalWorkerPool | None = None
         if local_workers:
-            self._pool = LocalWorkerPool(local_workers, data_dir, tuple(allow_modules))
+            self._pool = LocalWorkerPool(
+                local_workers, data_dir, tuple(allow_modules), options=tuple(local_worker_options)
+            )
         self.workers: list[str] = list(workers) + (self._pool.addresses if self._pool else [])
         self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fedla-ctx")
         self.batcher = RequestBatcher(self.tenant, self.client, self._threads)
+        self.results = LineageCache(cache_mem)
+        self._holders: Counter[tuple[str, str]] = Counter()
+        self._holders_lock = threading.Lock()
         self._closed = False
 
     @property
@@ -198,6 +223,29 @@ class Context:
         nnz = int(value.nnz) if sp.issparse(value) else -1
         return self._federated_matrix(blocks, value.dtype, nnz, axis)
 
+    def flush(self) -> None:
+        """Send requests waiting for the next batch (releases of unreachable matrices) now."""
+        for address, requests in self.batcher.take_deferred().items():
+            self.client(address).execute(self.tenant, requests)
+
+    def _hold(self, node: Node, blocks: list[Block]) -> None:
+        """Count ``node`` as a holder of its blocks' variables until it is garbage collected."""
+        names = [(block.address, block.var) for block in blocks]
+        with self._holders_lock:
+            self._holders.update(names)
+        weakref.finalize(node, self._release, names)
+
+    def _release(self, names: list[tuple[str, str]]) -> None:
+        if self._closed:
+            return
+        with self._holders_lock:
+            self._holders.subtract(names)
+            unheld = [name for name in set(names) if self._holders[name] <= 0]
+            for name in unheld:
+                del self._holders[name]
+        for address, var in unheld:
+            self.batcher.defer(address, Clear((var,)))
+
     def _federated_matrix(self, blocks: list[Block], dtype: Any, nnz: int, axis: int) -> Matrix:
         blocks.sort(key=lambda b: (b.rows[0], b.cols[0]))
         partitioning = _partitioning_of(blocks, Partitioning.ROW if axis == 0 else Partitioning.COL)
@@ -206,6 +254,7 @@ class Context:
         key = lineage_key("federated", tuple((b.key, b.rows, b.cols) for b in blocks))
         node = Node("federated", (), (("nnz", nnz),), shape, np.dtype(dtype), partitioning, key,
                     layout=layout)
+        self._hold(node, blocks)
         return Matrix(node, self)
 
     # ----- statistics and lifetime

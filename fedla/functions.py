@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from fedla.matrix import Matrix, Operand, binary, unary
+from fedla.runtime.errors import InvalidArgumentError
 
 
 def exp(x: Operand) -> Matrix:
@@ -57,6 +58,30 @@ def maximum(a: Operand, b: Operand) -> Matrix:
 def minimum(a: Operand, b: Operand) -> Matrix:
     """Elementwise minimum (numpy broadcasting)."""
     return binary("minimum", a, b)
+
+
+def compute(*matrices: Operand) -> list[Any]:
+    """Compute several matrices in one evaluation, like ``dask.compute``.
+
+    Subexpressions the plans share run once: ``G, s = fl.compute(X.T @ U, U.sum(axis=0))``
+    evaluates ``U`` at the workers once, where two ``.compute()`` calls would evaluate it twice.
+    Operands that are not matrices (ndarrays, scalars) come back as they are.
+
+    Returns
+    -------
+    list
+        One value per argument: a numpy array, a scipy CSR array, or a scalar.
+    """
+    from fedla.compiler import evaluate_many
+
+    plans = [m for m in matrices if isinstance(m, Matrix)]
+    contexts = {id(m.context): m.context for m in plans if m.context is not None}
+    if len(contexts) > 1:
+        raise InvalidArgumentError(
+            "compute: matrices belong to different Contexts; a plan runs in one Context (tenant)"
+        )
+    values = iter(evaluate_many([m.node for m in plans], next(iter(contexts.values()), None)))
+    return [next(values) if isinstance(m, Matrix) else m for m in matrices]
 
 
 def solve(a: Operand, b: Operand) -> np.ndarray:

@@ -35,6 +35,7 @@ class LocalWorkerPool:
         data_dir: str | Path | None = None,
         allow_modules: tuple[str, ...] = (),
         log_level: str = "WARNING",
+        options: tuple[str, ...] = (),
     ) -> None:
         if n < 1:
             raise ValueError(f"local_workers must be >= 1; got {n}")
@@ -45,20 +46,23 @@ class LocalWorkerPool:
         self._blas_threads = str(max(1, (os.cpu_count() or 1) // n))
         try:
             for _ in range(n):
-                self._start_one(allow_modules, log_level)
+                self._start_one(allow_modules, log_level, options)
             for process in self.processes:
                 self.addresses.append(_await_address(process))
         except BaseException:
             self.close()
             raise
 
-    def _start_one(self, allow_modules: tuple[str, ...], log_level: str) -> None:
+    def _start_one(
+        self, allow_modules: tuple[str, ...], log_level: str, options: tuple[str, ...]
+    ) -> None:
         command = [
             sys.executable, "-m", "fedla", "--log-level", log_level, "worker",
             "--port", "0", "--data-dir", str(self.data_dir),
         ]
         for module in allow_modules:
             command += ["--allow-module", module]
+        command += options
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         for variable in BLAS_THREAD_VARIABLES:
             env.setdefault(variable, self._blas_threads)

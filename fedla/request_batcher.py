@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,7 @@ class RequestBatcher:
         self._pool = pool
         self._queues: dict[str, list[tuple[Request, PendingResult]]] = defaultdict(list)
         self._deferred: dict[str, list[Request]] = defaultdict(list)
+        self._deferred_lock = threading.Lock()
 
     def add(self, address: str, request: Request) -> PendingResult:
         """Queue ``request`` for the worker at ``address``."""
@@ -45,12 +47,17 @@ class RequestBatcher:
         return pending
 
     def defer(self, address: str, request: Request) -> None:
-        """Send ``request`` first thing in the next batch to ``address``."""
-        self._deferred[address].append(request)
+        """Send ``request`` first thing in the next batch to ``address``.
+
+        Safe from any thread: garbage collection of a matrix defers its releases.
+        """
+        with self._deferred_lock:
+            self._deferred[address].append(request)
 
     def take_deferred(self) -> dict[str, list[Request]]:
         """Remove and return every deferred request (for a final flush at close)."""
-        deferred, self._deferred = dict(self._deferred), defaultdict(list)
+        with self._deferred_lock:
+            deferred, self._deferred = dict(self._deferred), defaultdict(list)
         return deferred
 
     def flush(self) -> None:
@@ -60,7 +67,8 @@ class RequestBatcher:
             return
         futures = {}
         for address, queue in queues.items():
-            deferred = self._deferred.pop(address, [])
+            with self._deferred_lock:
+                deferred = self._deferred.pop(address, [])
             requests = deferred + [request for request, _ in queue]
             client = self._client_for(address)
             future = self._pool.submit(client.execute, self.tenant, requests)

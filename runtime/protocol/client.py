@@ -26,19 +26,27 @@ from fedla.runtime.protocol.framing import (
     to_frames,
     unpack_frames,
 )
-from fedla.runtime.protocol.requests import Metadata, Request, encode_batch
+from fedla.runtime.protocol.requests import ExecInst, Metadata, Read, Request, encode_batch
 
 _LOGGER = logging.getLogger(__name__)
 
 
 @dataclass
 class TrafficCounter:
-    """Requests, calls and bytes that crossed one channel."""
+    """Requests, calls and bytes that crossed one channel, and how often the worker reused work.
+
+    ``read_hits``: READs of a file the worker had loaded already; ``exec_hits``: EXEC_INSTs
+    answered from its lineage cache.
+    """
 
     calls: int = 0
     requests: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    read_hits: int = 0
+    read_misses: int = 0
+    exec_hits: int = 0
+    exec_misses: int = 0
 
 
 class WorkerClient:
@@ -58,6 +66,7 @@ class WorkerClient:
         self._call = self._channel.unary_unary(f"{service}/Call")
         self._execute = self._channel.stream_stream(f"{service}/Execute")
         self._fetch = self._channel.unary_stream(f"{service}/Fetch")
+        self._status = self._channel.unary_unary(f"{service}/Status")
 
     def execute(self, tenant: str, requests: list[Request]) -> list[Any]:
         """Run ``requests`` in order at the worker and return one result per request.
@@ -107,7 +116,34 @@ class WorkerClient:
                 f"worker {self.address} answered {len(response.responses)} responses "
                 f"to {len(requests)} requests"
             )
-        return [_decode_response(r, response_buffers) for r in response.responses]
+        results = [_decode_response(r, response_buffers) for r in response.responses]
+        self._count_reuse(requests, results)
+        return results
+
+    def _count_reuse(self, requests: list[Request], results: list[Any]) -> None:
+        with self._lock:
+            for request, result in zip(requests, results):
+                if not isinstance(result, Metadata):
+                    continue
+                if isinstance(request, Read):
+                    if result.reused:
+                        self.traffic.read_hits += 1
+                    else:
+                        self.traffic.read_misses += 1
+                elif isinstance(request, ExecInst):
+                    if result.reused:
+                        self.traffic.exec_hits += 1
+                    else:
+                        self.traffic.exec_misses += 1
+
+    def status(self) -> pb.WorkerStatus:
+        """The worker's tenants, memory and cache figures."""
+        try:
+            reply = self._status(pack_message(pb.StatusRequest(), []), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise _rpc_error(self.address, exc) from None
+        status, _ = from_frames(unpack_frames(reply), pb.WorkerStatus)
+        return status
 
     def close(self) -> None:
         """Close the channel."""
@@ -144,6 +180,7 @@ def _decode_response(response: pb.Response, buffers: list[Any]) -> Any:
             sparse=meta.sparse,
             nnz=int(meta.nnz),
             fingerprint=meta.fingerprint,
+            reused=meta.reused,
         )
     return None
 

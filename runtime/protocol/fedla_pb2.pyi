@@ -213,18 +213,20 @@ class BatchRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[Request, _Mapping]]] = ..., buffer_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Metadata(_message.Message):
-    __slots__ = ("shape", "dtype", "sparse", "nnz", "fingerprint")
+    __slots__ = ("shape", "dtype", "sparse", "nnz", "fingerprint", "reused")
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SPARSE_FIELD_NUMBER: _ClassVar[int]
     NNZ_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    REUSED_FIELD_NUMBER: _ClassVar[int]
     shape: _containers.RepeatedScalarFieldContainer[int]
     dtype: str
     sparse: bool
     nnz: int
     fingerprint: str
-    def __init__(self, shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., sparse: _Optional[bool] = ..., nnz: _Optional[int] = ..., fingerprint: _Optional[str] = ...) -> None: ...
+    reused: bool
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., sparse: _Optional[bool] = ..., nnz: _Optional[int] = ..., fingerprint: _Optional[str] = ..., reused: _Optional[bool] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("type", "code", "message")
@@ -269,3 +271,53 @@ class FetchRequest(_message.Message):
     tenant: str
     ticket: str
     def __init__(self, tenant: _Optional[str] = ..., ticket: _Optional[str] = ...) -> None: ...
+
+class StatusRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class CacheStatus(_message.Message):
+    __slots__ = ("entries", "bytes", "budget", "hits", "misses", "evictions")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    BUDGET_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    MISSES_FIELD_NUMBER: _ClassVar[int]
+    EVICTIONS_FIELD_NUMBER: _ClassVar[int]
+    entries: int
+    bytes: int
+    budget: int
+    hits: int
+    misses: int
+    evictions: int
+    def __init__(self, entries: _Optional[int] = ..., bytes: _Optional[int] = ..., budget: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., evictions: _Optional[int] = ...) -> None: ...
+
+class TenantStatus(_message.Message):
+    __slots__ = ("tenant_hint", "variables", "held_bytes", "idle_seconds")
+    TENANT_HINT_FIELD_NUMBER: _ClassVar[int]
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    HELD_BYTES_FIELD_NUMBER: _ClassVar[int]
+    IDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    tenant_hint: str
+    variables: int
+    held_bytes: int
+    idle_seconds: float
+    def __init__(self, tenant_hint: _Optional[str] = ..., variables: _Optional[int] = ..., held_bytes: _Optional[int] = ..., idle_seconds: _Optional[float] = ...) -> None: ...
+
+class WorkerStatus(_message.Message):
+    __slots__ = ("uptime_seconds", "data_dir", "rss_bytes", "tenants", "read_cache", "lineage_cache", "tenant_timeout_seconds")
+    UPTIME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DATA_DIR_FIELD_NUMBER: _ClassVar[int]
+    RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    TENANTS_FIELD_NUMBER: _ClassVar[int]
+    READ_CACHE_FIELD_NUMBER: _ClassVar[int]
+    LINEAGE_CACHE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_TIMEOUT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    uptime_seconds: float
+    data_dir: str
+    rss_bytes: int
+    tenants: _containers.RepeatedCompositeFieldContainer[TenantStatus]
+    read_cache: CacheStatus
+    lineage_cache: CacheStatus
+    tenant_timeout_seconds: float
+    def __init__(self, uptime_seconds: _Optional[float] = ..., data_dir: _Optional[str] = ..., rss_bytes: _Optional[int] = ..., tenants: _Optional[_Iterable[_Union[TenantStatus, _Mapping]]] = ..., read_cache: _Optional[_Union[CacheStatus, _Mapping]] = ..., lineage_cache: _Optional[_Union[CacheStatus, _Mapping]] = ..., tenant_timeout_seconds: _Optional[float] = ...) -> None: ...

@@ -46,8 +46,13 @@ class WorkerStub:
                 _registered_method=True)
         self.Fetch = channel.unary_stream(
                 '/fedla.v1.Worker/Fetch',
-                request_serializer=fedla__pb2.Frame.SerializeToString,
+                request_serializer=fedla__pb2.Frames.SerializeToString,
                 response_deserializer=fedla__pb2.Frame.FromString,
+                _registered_method=True)
+        self.Status = channel.unary_unary(
+                '/fedla.v1.Worker/Status',
+                request_serializer=fedla__pb2.Frames.SerializeToString,
+                response_deserializer=fedla__pb2.Frames.FromString,
                 _registered_method=True)
 
 
@@ -76,6 +81,13 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Status(self, request, context):
+        """What the worker holds and how its caches do, for operators (envelope: StatusRequest).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -91,8 +103,13 @@ def add_WorkerServicer_to_server(servicer, server):
             ),
             'Fetch': grpc.unary_stream_rpc_method_handler(
                     servicer.Fetch,
-                    request_deserializer=fedla__pb2.Frame.FromString,
+                    request_deserializer=fedla__pb2.Frames.FromString,
                     response_serializer=fedla__pb2.Frame.SerializeToString,
+            ),
+            'Status': grpc.unary_unary_rpc_method_handler(
+                    servicer.Status,
+                    request_deserializer=fedla__pb2.Frames.FromString,
+                    response_serializer=fedla__pb2.Frames.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -174,8 +191,35 @@ class Worker:
             request,
             target,
             '/fedla.v1.Worker/Fetch',
-            fedla__pb2.Frame.SerializeToString,
+            fedla__pb2.Frames.SerializeToString,
             fedla__pb2.Frame.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Status(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedla.v1.Worker/Status',
+            fedla__pb2.Frames.SerializeToString,
+            fedla__pb2.Frames.FromString,
             options,
             channel_credentials,
             insecure,

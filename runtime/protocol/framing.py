@@ -37,7 +37,9 @@ GRPC_OPTIONS = [
 ]
 """Channel/server options every fedla endpoint uses."""
 
-M = TypeVar("M", pb.BatchRequest, pb.BatchResponse, pb.FetchRequest)
+M = TypeVar(
+    "M", pb.BatchRequest, pb.BatchResponse, pb.FetchRequest, pb.StatusRequest, pb.WorkerStatus
+)
 
 _FRAMES_ITEM_TAG = 0x0A  # Frames.frames: field 1, length-delimited
 _FRAME_CHUNK_TAG = 0x12  # field 2 (chunk), wire type 2 (length-delimited)

@@ -92,6 +92,7 @@ class Metadata:
     sparse: bool
     nnz: int
     fingerprint: str = ""
+    reused: bool = False
 
 
 def encode_batch(tenant: str, requests: list[Request]) -> tuple[pb.BatchRequest, list[memoryview]]:

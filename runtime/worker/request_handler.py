@@ -3,14 +3,20 @@
 Requests run in order inside the caller's ``TenantScope``. Each gets its own response; once one
 fails, the rest of the batch is answered with ``RequestSkippedError`` instead of running on a
 state the caller did not expect. Every error message names the request and its cause.
+
+READs go through the worker's ``ReadCache`` (one copy per file, shared by tenants) and EXEC_INST
+results through its ``LineageCache`` (a repeated computation is a lookup); see ``variables``.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import inspect
 import logging
+import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +31,8 @@ from fedla.runtime.errors import (
     RequestSkippedError,
     WorkerInternalError,
 )
-from fedla.runtime.kernels import get_kernel, run_kernel
+from fedla.runtime.kernels import get_kernel
+from fedla.runtime.lineage_cache import LineageCache
 from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.codec import Encoder, decode_value
 from fedla.runtime.worker.data_reader import (
@@ -34,12 +41,33 @@ from fedla.runtime.worker.data_reader import (
     read_matrix,
     resolve_data_path,
 )
+from fedla.runtime.worker.read_cache import ReadCache
 from fedla.runtime.worker.tenant_scope import TenantRegistry, TenantScope
+from fedla.runtime.worker.variables import (
+    DerivedVariable,
+    LiteralInput,
+    PinnedVariable,
+    ReadVariable,
+    Variable,
+    array_digest,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_ALLOWED_MODULES = ("fedla.algorithms",)
 """Packages whose functions EXEC_UDF may call unless the operator allows more."""
+
+DEFAULT_TENANT_TIMEOUT_SECONDS = 24 * 3600.0
+"""A tenant idle this long loses its scope (``fedla worker --tenant-timeout``)."""
+
+
+def default_cache_bytes() -> int:
+    """The lineage cache budget when the operator sets none: a quarter of RAM, at most 4 GiB."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 8 * 1024**3
+    return min(4 * 1024**3, physical // 4)
 
 
 @dataclass
@@ -49,14 +77,18 @@ class WorkerConfig:
     data_dir: Path
     allowed_modules: tuple[str, ...] = DEFAULT_ALLOWED_MODULES
     max_request_bytes: int = 16 * 1024**3
+    cache_bytes: int = field(default_factory=default_cache_bytes)
+    tenant_timeout: float = DEFAULT_TENANT_TIMEOUT_SECONDS
     tenants: TenantRegistry = field(default_factory=TenantRegistry)
 
 
 class RequestHandler:
-    """Runs batches of decoded envelopes against the worker's tenant scopes."""
+    """Runs batches of decoded envelopes against the worker's tenant scopes and caches."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
+        self.read_cache = ReadCache()
+        self.lineage_cache = LineageCache(config.cache_bytes)
 
     def handle_batch(
         self, batch: pb.BatchRequest, buffers: list[np.ndarray]
@@ -104,20 +136,12 @@ class RequestHandler:
             return self._read(scope, request.read)
         if kind == "put":
             value = decode_value(request.put.value, buffers)
-            scope.put(request.put.var, value)
+            scope.put(request.put.var, PinnedVariable(value))
             return pb.Response(meta=_metadata(value))
         if kind == "get":
-            return pb.Response(value=encoder.value(scope.get(request.get.var)))
+            return pb.Response(value=encoder.value(scope.get(request.get.var).value()))
         if kind == "exec_inst":
-            inst = request.exec_inst
-            kernel = get_kernel(inst.op)  # an unknown op fails before its inputs are looked up
-            inputs = [_operand(scope, operand, buffers) for operand in inst.inputs]
-            attrs = {key: decode_value(value, buffers) for key, value in inst.attrs.items()}
-            # Kernels are called as fn(xp, *inputs, **attrs); xp is not an input of the request.
-            _check_arguments(kernel, f"operation {inst.op!r}", [None, *inputs], attrs, skip=1)
-            result = run_kernel(inst.op, inputs, attrs)
-            scope.put(inst.output, result)
-            return pb.Response(meta=_metadata(result))
+            return self._exec_inst(scope, request.exec_inst, buffers)
         if kind == "exec_udf":
             return self._exec_udf(scope, request.exec_udf, buffers, encoder)
         if kind == "clear":
@@ -132,17 +156,39 @@ class RequestHandler:
         path = resolve_data_path(self.config.data_dir, read.path)
         fmt = data_format(path, read.format)
         options = dict(read.options)
-        value = read_matrix(path, fmt, options)
-        scope.put(read.var, value)
-        meta = _metadata(value, count_nonzero=True)
-        meta.fingerprint = file_fingerprint(path, fmt, options)
+        fingerprint = file_fingerprint(path, fmt, options)
+        loaded, reused = self.read_cache.load(
+            fingerprint, lambda: read_matrix(path, fmt, options)
+        )
+        scope.put(read.var, ReadVariable(loaded))
+        meta = _metadata(loaded.value, count_nonzero=True)
+        meta.fingerprint = fingerprint
+        meta.reused = reused
+        return pb.Response(meta=meta)
+
+    def _exec_inst(
+        self, scope: TenantScope, inst: pb.ExecInst, buffers: list[np.ndarray]
+    ) -> pb.Response:
+        kernel = get_kernel(inst.op)  # an unknown op fails before its inputs are looked up
+        inputs = [_input(scope, operand, buffers) for operand in inst.inputs]
+        attrs = {key: decode_value(value, buffers) for key, value in inst.attrs.items()}
+        # Kernels are called as fn(xp, *inputs, **attrs); xp is not an input of the request.
+        # Only the arity and names are checked here, so no input value needs computing.
+        _check_arguments(kernel, f"operation {inst.op!r}", [None, *inputs], attrs, skip=1)
+        variable = DerivedVariable(
+            inst.op, attrs, _digest(inst.attrs), inputs, self.lineage_cache, scope.tenant
+        )
+        result, reused = variable.compute()
+        scope.put(inst.output, variable)
+        meta = _metadata(result)
+        meta.reused = reused
         return pb.Response(meta=meta)
 
     def _exec_udf(
         self, scope: TenantScope, udf: pb.ExecUdf, buffers: list[np.ndarray], encoder: Encoder
     ) -> pb.Response:
         function = self._allowed_function(udf.function)
-        inputs = [_operand(scope, operand, buffers) for operand in udf.inputs]
+        inputs = [_value(_input(scope, operand, buffers)) for operand in udf.inputs]
         attrs = {key: decode_value(value, buffers) for key, value in udf.attrs.items()}
         _check_arguments(function, f"function {udf.function!r}", inputs, attrs)
         result = function(*inputs, **attrs)
@@ -155,8 +201,27 @@ class RequestHandler:
                 f"{udf.function} must return {len(outputs)} values for outputs {outputs}"
             )
         for name, value in zip(outputs, values):
-            scope.put(name, value)
+            scope.put(name, PinnedVariable(value))
         return pb.Response(done=pb.Empty())
+
+    def status(self) -> pb.WorkerStatus:
+        """Tenants, variables and cache figures, for ``fedla status``."""
+        tenants = [
+            pb.TenantStatus(
+                tenant_hint=hashlib.blake2b(scope.tenant.encode(), digest_size=4).hexdigest(),
+                variables=len(scope.names()),
+                held_bytes=scope.held_bytes(),
+                idle_seconds=time.monotonic() - scope.last_used,
+            )
+            for scope in self.config.tenants.tenants()
+        ]
+        return pb.WorkerStatus(
+            data_dir=str(self.config.data_dir.resolve()),
+            tenants=tenants,
+            read_cache=pb.CacheStatus(**self.read_cache.stats()),
+            lineage_cache=pb.CacheStatus(**self.lineage_cache.stats()),
+            tenant_timeout_seconds=self.config.tenant_timeout,
+        )
 
     def _allowed_function(self, reference: str) -> Any:
         module_name, sep, name = reference.partition(":")
@@ -222,10 +287,33 @@ def _check_arguments(
         ) from None
 
 
-def _operand(scope: TenantScope, operand: pb.Operand, buffers: list[np.ndarray]) -> Any:
+def _input(
+    scope: TenantScope, operand: pb.Operand, buffers: list[np.ndarray]
+) -> Variable | LiteralInput:
     if operand.WhichOneof("kind") == "literal":
-        return decode_value(operand.literal, buffers)
+        value = decode_value(operand.literal, buffers)
+        if isinstance(value, np.ndarray) or sp.issparse(value):
+            # A large literal's message holds only a buffer index: digest the content itself.
+            return LiteralInput(value, array_digest(value), shared=False)
+        return LiteralInput(value, _digest_message(operand.literal), shared=True)
     return scope.get(operand.var)
+
+
+def _value(item: Variable | LiteralInput) -> Any:
+    return item.value() if isinstance(item, Variable) else item.value
+
+
+def _digest_message(message: Any) -> str:
+    data = message.SerializeToString(deterministic=True)
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _digest(attrs: Any) -> str:
+    """Digest of an attribute map, independent of the order the client wrote it in."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key in sorted(attrs):
+        digest.update(key.encode() + b"\x00" + _digest_message(attrs[key]).encode())
+    return digest.hexdigest()
 
 
 def _metadata(value: Any, count_nonzero: bool = False) -> pb.Metadata:

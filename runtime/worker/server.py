@@ -7,16 +7,11 @@ import os
 import signal
 import threading
 from concurrent import futures
-from pathlib import Path
 
 import grpc
 
 from fedla.runtime.protocol.framing import GRPC_OPTIONS
-from fedla.runtime.worker.request_handler import (
-    DEFAULT_ALLOWED_MODULES,
-    RequestHandler,
-    WorkerConfig,
-)
+from fedla.runtime.worker.request_handler import RequestHandler, WorkerConfig
 from fedla.runtime.worker.servicer import WorkerServicer
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,18 +23,16 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 
 
 def create_server(
-    data_dir: str | Path,
+    config: WorkerConfig,
     host: str = "127.0.0.1",
     port: int = 0,
     max_threads: int | None = None,
-    allowed_modules: tuple[str, ...] = DEFAULT_ALLOWED_MODULES,
 ) -> tuple[grpc.Server, int]:
     """Build a worker server bound to ``host:port`` (0 = a free port); returns it and the port."""
-    data_path = Path(data_dir)
+    data_path = config.data_dir
     if not data_path.is_dir():
         problem = "is not a directory" if data_path.exists() else "does not exist"
         raise FileNotFoundError(f"data directory {str(data_path)!r} {problem}")
-    config = WorkerConfig(data_dir=data_path, allowed_modules=tuple(allowed_modules))
     servicer = WorkerServicer(RequestHandler(config))
     threads = max_threads or min(32, (os.cpu_count() or 1) + 4)
     server = grpc.server(
@@ -58,14 +51,12 @@ def create_server(
     return server, bound
 
 
-def serve(
-    data_dir: str | Path,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    allowed_modules: tuple[str, ...] = DEFAULT_ALLOWED_MODULES,
-) -> None:
-    """Run a worker until SIGTERM or SIGINT, then stop after a grace period."""
-    server, bound = create_server(data_dir, host, port, allowed_modules=allowed_modules)
+def serve(config: WorkerConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Run a worker until SIGTERM or SIGINT, then stop after a grace period.
+
+    While running, tenants idle longer than ``config.tenant_timeout`` lose their scopes.
+    """
+    server, bound = create_server(config, host, port)
     server.start()
     stopped = threading.Event()
 
@@ -76,7 +67,8 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    print(f"{LISTENING_PREFIX}{host}:{bound} (data dir {Path(data_dir).resolve()})", flush=True)
+    print(f"{LISTENING_PREFIX}{host}:{bound} (data dir {config.data_dir.resolve()})", flush=True)
     while not stopped.wait(0.5):
-        pass
+        for tenant in config.tenants.drop_idle(config.tenant_timeout):
+            _LOGGER.info("dropped the scope of an idle tenant (%s...)", tenant[:8])
     server.wait_for_termination()

@@ -9,6 +9,7 @@ request-level errors travel inside the response.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import time
@@ -43,6 +44,7 @@ class WorkerServicer:
 
     def __init__(self, handler: RequestHandler) -> None:
         self.handler = handler
+        self._started = time.monotonic()
         self._tickets: dict[str, tuple[str, float, pb.BatchResponse, list[memoryview]]] = {}
         self._lock = threading.Lock()
 
@@ -83,6 +85,17 @@ class WorkerServicer:
         _, _, response, out_buffers = held
         yield from to_frames(response, out_buffers)
 
+    def status(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
+        """The worker's status (tenants, memory, caches) for operators."""
+        try:
+            from_frames(_unpacked(raw_message), pb.StatusRequest)
+        except FedlaError as exc:
+            self._abort(context, exc)
+        status = self.handler.status()
+        status.uptime_seconds = time.monotonic() - self._started
+        status.rss_bytes = _resident_bytes()
+        return pack_message(status, [])
+
     def generic_handler(self) -> grpc.GenericRpcHandler:
         """The handler to register with a ``grpc.Server``."""
         return grpc.method_handlers_generic_handler(
@@ -91,11 +104,12 @@ class WorkerServicer:
                 "Call": grpc.unary_unary_rpc_method_handler(self.call),
                 "Execute": grpc.stream_stream_rpc_method_handler(self.execute),
                 "Fetch": grpc.unary_stream_rpc_method_handler(self.fetch),
+                "Status": grpc.unary_unary_rpc_method_handler(self.status),
             },
         )
 
     def _receive(
-        self, raw_frames: Iterator[bytes], context: grpc.ServicerContext
+        self, raw_frames: Iterator[bytes] | Iterator[memoryview], context: grpc.ServicerContext
     ) -> tuple[pb.BatchRequest, list[np.ndarray]]:
         try:
             return from_frames(raw_frames, pb.BatchRequest, self.handler.config.max_request_bytes)
@@ -117,3 +131,14 @@ class WorkerServicer:
 def _unpacked(raw_message: bytes) -> Iterator[memoryview]:
     """The frames of a ``Frames`` message, split lazily so errors surface inside ``_receive``."""
     yield from unpack_frames(raw_message)
+
+
+def _resident_bytes() -> int:
+    """Resident memory of this process (Linux ``/proc``), else its peak."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -1,15 +1,19 @@
 """Per-tenant variable namespaces at a worker.
 
 A tenant (one coordinator) sees only its own ``TenantScope``: lookups never fall through to
-another tenant, so another tenant's variable name is simply unknown.
+another tenant, so another tenant's variable name is simply unknown. Scopes that stay idle longer
+than the worker's tenant timeout are dropped, so a coordinator that crashed cannot hold memory
+forever.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+import time
 
 from fedla.runtime.errors import InvalidArgumentError, UnknownVariableError
+from fedla.runtime.lineage_cache import value_nbytes
+from fedla.runtime.worker.variables import DerivedVariable, Variable
 
 MAX_NAME_LENGTH = 256
 
@@ -19,27 +23,29 @@ class TenantScope:
 
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant
-        self._vars: dict[str, Any] = {}
+        self._vars: dict[str, Variable] = {}
         self._lock = threading.Lock()
+        self.last_used = time.monotonic()
 
-    def get(self, var: str) -> Any:
+    def get(self, var: str) -> Variable:
         """Return variable ``var`` or raise ``UnknownVariableError``."""
         with self._lock:
             try:
                 return self._vars[var]
             except KeyError:
                 raise UnknownVariableError(
-                    f"no variable {var!r} in this tenant's scope (never created, or cleared)"
+                    f"no variable {var!r} in this tenant's scope (never created, cleared, or "
+                    "dropped after the tenant stayed idle past the worker's --tenant-timeout)"
                 ) from None
 
-    def put(self, var: str, value: Any) -> None:
-        """Bind ``var`` to ``value``, replacing an earlier binding of this tenant."""
+    def put(self, var: str, variable: Variable) -> None:
+        """Bind ``var`` to ``variable``, replacing an earlier binding of this tenant."""
         if not var or len(var) > MAX_NAME_LENGTH:
             raise InvalidArgumentError(
                 f"variable names must have 1 to {MAX_NAME_LENGTH} characters; got {var!r}"
             )
         with self._lock:
-            self._vars[var] = value
+            self._vars[var] = variable
 
     def drop(self, names: list[str]) -> None:
         """Remove ``names``; names that do not exist are ignored so that CLEAR is idempotent."""
@@ -57,6 +63,12 @@ class TenantScope:
         with self._lock:
             return sorted(self._vars)
 
+    def held_bytes(self) -> int:
+        """Bytes of the values this tenant pins (PUT data and files; cached results not counted)."""
+        with self._lock:
+            variables = list(self._vars.values())
+        return sum(value_nbytes(v.value()) for v in variables if not isinstance(v, DerivedVariable))
+
 
 class TenantRegistry:
     """All tenant scopes of a worker, created on a tenant's first request."""
@@ -66,16 +78,26 @@ class TenantRegistry:
         self._lock = threading.Lock()
 
     def scope(self, tenant: str) -> TenantScope:
-        """The scope of ``tenant``, created if new."""
+        """The scope of ``tenant``, created if new; marks it as used now."""
         if not tenant:
             raise InvalidArgumentError("the batch names no tenant; every Context sends its id")
         with self._lock:
             scope = self._scopes.get(tenant)
             if scope is None:
                 scope = self._scopes[tenant] = TenantScope(tenant)
+            scope.last_used = time.monotonic()
             return scope
 
-    def tenants(self) -> list[str]:
-        """Ids of the tenants seen, sorted."""
+    def tenants(self) -> list[TenantScope]:
+        """The scopes, by tenant id."""
         with self._lock:
-            return sorted(self._scopes)
+            return [self._scopes[t] for t in sorted(self._scopes)]
+
+    def drop_idle(self, timeout: float) -> list[str]:
+        """Drop scopes unused for more than ``timeout`` seconds; returns their tenant ids."""
+        now = time.monotonic()
+        with self._lock:
+            idle = [t for t, s in self._scopes.items() if now - s.last_used > timeout]
+            for tenant in idle:
+                del self._scopes[tenant]
+        return idle

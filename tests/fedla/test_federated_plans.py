@@ -35,9 +35,8 @@ def fresh_ctx(workers: list[str]) -> Iterator[fl.Context]:
 def traffic_since(ctx: fl.Context, before: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
     """Per worker: what was counted since the ``before`` snapshot of ``ctx.stats()``."""
     after = ctx.stats()
-    zero = {"calls": 0, "requests": 0, "bytes_sent": 0, "bytes_received": 0}
     return {
-        address: {key: counts[key] - before.get(address, zero)[key] for key in counts}
+        address: {key: counts[key] - before.get(address, {}).get(key, 0) for key in counts}
         for address, counts in after.items()
     }
 
@@ -64,13 +63,28 @@ def test_building_a_plan_sends_nothing(big: tuple[fl.Context, fl.Matrix, np.ndar
 def test_gram_matrix_is_one_call_per_worker(big: tuple[fl.Context, fl.Matrix, np.ndarray]) -> None:
     ctx, X, A = big
     block_bytes = A.nbytes // len(ctx.workers)
-    for _ in range(2):  # the second compute also carries the first one's CLEAR: still one call
-        before = ctx.stats()
-        assert_matches((X.T @ X).compute(), A.T @ A, rtol=1e-10)
-        for address, used in traffic_since(ctx, before).items():
-            assert used["calls"] == 1, (address, used)
-            assert used["bytes_received"] < min(2048, block_bytes // 20), (address, used)
-            assert used["bytes_sent"] < 2048, (address, used)
+    before = ctx.stats()
+    assert_matches((X.T @ X).compute(), A.T @ A, rtol=1e-10)
+    for address, used in traffic_since(ctx, before).items():
+        assert used["calls"] == 1, (address, used)
+        assert used["bytes_received"] < min(2048, block_bytes // 20), (address, used)
+        assert used["bytes_sent"] < 2048, (address, used)
+    # The same aggregate again comes from the Context's result cache: nothing is sent.
+    before = ctx.stats()
+    assert_matches((X.T @ X).compute(), A.T @ A, rtol=1e-10)
+    assert all(used["calls"] == 0 for used in traffic_since(ctx, before).values())
+
+
+def test_gram_matrix_again_without_result_cache_is_a_worker_cache_hit(workers: list[str]) -> None:
+    A = _rng(0).standard_normal((N_BIG, M_BIG))
+    with fl.Context(workers=workers, cache_mem=0) as ctx:
+        X = ctx.scatter(A)
+        for attempt in range(2):  # the second also carries the first one's CLEAR: still one call
+            before = ctx.stats()
+            assert_matches((X.T @ X).compute(), A.T @ A, rtol=1e-10)
+            for address, used in traffic_since(ctx, before).items():
+                assert used["calls"] == 1, (address, used)
+                assert (used["exec_hits"], used["exec_misses"]) == (attempt, 1 - attempt), used
 
 
 @pytest.mark.parametrize(
