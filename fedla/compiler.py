@@ -1,6 +1,7 @@
 """Lowering plans to per-site requests plus combine steps at the coordinator, and running them.
 
-``placement`` decides where each node's value lives. ``evaluate`` walks a plan bottom-up: a
+``placement`` (its own module) decides where each node's value lives; ``rewrites`` turns a
+plan into a cheaper equivalent one. ``evaluate`` walks a plan bottom-up: a
 node whose inputs are all local runs in-process on the same kernels the workers run; an
 operation on a federated input becomes one EXEC_INST per block at the worker holding it, with
 local operands shipped as literals (small) or PUT once per worker (large), named by lineage key.
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from fedla.placement import anchor_input, is_tsmm
 from fedla.plan import Block, Layout, Node, Partitioning, lineage_key
 from fedla.request_batcher import PendingResult, RequestBatcher
 from fedla.runtime.errors import InvalidArgumentError
@@ -35,57 +37,6 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 ROW, COL, LOCAL = Partitioning.ROW, Partitioning.COL, Partitioning.LOCAL
-
-
-def placement(op: str, inputs: list[Node], attrs: dict[str, Any]) -> Partitioning:
-    """Where the result of ``op`` on ``inputs`` lives: ROW, COL (stays at the sites) or LOCAL."""
-    federated = [node for node in inputs if node.federated]
-    if not federated:
-        return LOCAL
-    if op == "matmul":
-        left, right = inputs
-        if _is_tsmm(left, right):
-            return LOCAL  # t(X) @ X is a small Gram matrix, whichever way X is split
-        if left.partitioning is ROW:
-            return ROW
-        return COL if left.partitioning is LOCAL and right.partitioning is COL else LOCAL
-    if op in ("binary", "unary", "where"):
-        anchor = _anchor(inputs)
-        axis = 0 if anchor.partitioning is ROW else 1
-        length = max(node.shape[axis] for node in inputs if node.shape)
-        # A federated operand broadcast along its partitioned axis (a 1-row slice of row blocks
-        # plus a full local matrix) has no blocks to follow: such a result is computed locally.
-        return anchor.partitioning if anchor.shape[axis] == length else LOCAL
-    if op == "reduce":
-        reduce_axis = attrs.get("axis")
-        kind = inputs[0].partitioning
-        keeps = (kind is ROW and reduce_axis == 1) or (kind is COL and reduce_axis == 0)
-        return kind if keeps else LOCAL
-    if op == "slice":
-        return inputs[0].partitioning
-    if op == "transpose":
-        return COL if inputs[0].partitioning is ROW else ROW
-    if op in ("cbind", "rbind"):
-        along = ROW if op == "cbind" else COL  # the partitioning that lets blocks bind in place
-        across = COL if op == "cbind" else ROW  # the partitioning that just lists blocks
-        if all(node.partitioning is along or not node.federated for node in inputs) and \
-                _anchor(inputs).partitioning is along:
-            return along
-        if all(node.partitioning is across for node in inputs):
-            return across
-        return LOCAL
-    raise InvalidArgumentError(f"no placement rule for operation {op!r}")
-
-
-def _is_tsmm(left: Node, right: Node) -> bool:
-    """Whether ``left @ right`` is ``t(X) @ X`` for a federated ``X``."""
-    return left.op == "transpose" and left.inputs[0].key == right.key and right.federated
-
-
-def _anchor(inputs: list[Node]) -> Node:
-    """The federated input whose layout the result follows: a full-size one if any."""
-    federated = [node for node in inputs if node.federated]
-    return max(federated, key=lambda node: node.shape[0] * node.shape[1])
 
 
 @dataclass(frozen=True)
@@ -212,7 +163,7 @@ class _FederatedEvaluation:
     # ----- lowering rules
     def _lower_matmul(self, node: Node) -> _Result:
         left, right = node.inputs
-        if _is_tsmm(left, right):
+        if is_tsmm(left, right):
             return self._tsmm(node, right)
         if left.federated and right.federated:
             a, b = self._eval(left), self._eval(right)
@@ -289,7 +240,7 @@ class _FederatedEvaluation:
     def _elementwise(self, node: Node) -> _Result:
         if node.partitioning is LOCAL:  # the anchor would be broadcast (see ``placement``)
             return self._run_here(node)
-        anchor_node = _anchor(list(node.inputs))
+        anchor_node = anchor_input(list(node.inputs))
         anchor = self._eval(anchor_node)
         assert isinstance(anchor, Layout)
         along_rows = anchor.partitioning is ROW
@@ -396,7 +347,7 @@ class _FederatedEvaluation:
                         blocks.append(Block(blk.address, rows, blk.cols, blk.var, blk.key))
                 offset += child.shape[1] if along is ROW else child.shape[0]
             return Layout(node.partitioning, tuple(blocks))
-        anchor = self._eval(_anchor(list(node.inputs)))
+        anchor = self._eval(anchor_input(list(node.inputs)))
         assert isinstance(anchor, Layout)
         operand_results = []
         for child in node.inputs:

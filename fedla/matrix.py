@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
+from fedla.placement import placement
 from fedla.plan import Node, Partitioning, content_key, lineage_key
 from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError
 from fedla.runtime.kernels import run_kernel
@@ -358,8 +359,6 @@ def _build(
     op: str, inputs: tuple[Matrix, ...], attrs: dict[str, Any], shape: tuple[int, ...],
     dtype: np.dtype,
 ) -> Matrix:
-    from fedla.compiler import placement
-
     sorted_attrs = tuple(sorted(attrs.items()))
     key = lineage_key(op, sorted_attrs, tuple(m.node.key for m in inputs))
     partitioning = placement(op, [m.node for m in inputs], attrs)
