@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from fedla.placement import anchor_input, is_tsmm
+from fedla.placement import anchor_input
 from fedla.plan import Block, Layout, Node, Partitioning, lineage_key
 from fedla.request_batcher import PendingResult, RequestBatcher
+from fedla.rewrites import rewrite as rewrite_plans
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.kernels import run_kernel
 from fedla.runtime.kernels.reductions import combine_partials
@@ -50,13 +51,18 @@ class _Local:
 _Result = _Local | Layout
 
 
-def evaluate(node: Node, context: Context | None) -> Any:
+def evaluate(node: Node, context: Context | None, rewrite: bool = True) -> Any:
     """Compute ``node``: a numpy array, a scipy CSR array, or a scalar."""
-    return evaluate_many([node], context)[0]
+    return evaluate_many([node], context, rewrite)[0]
 
 
-def evaluate_many(nodes: list[Node], context: Context | None) -> list[Any]:
-    """Compute several nodes in one evaluation: subexpressions they share run once."""
+def evaluate_many(nodes: list[Node], context: Context | None, rewrite: bool = True) -> list[Any]:
+    """Compute several nodes in one evaluation: subexpressions they share run once.
+
+    With ``rewrite`` the plans are first replaced by cheaper equivalent ones (``rewrites``).
+    """
+    if rewrite:
+        nodes = rewrite_plans(nodes)
     if not any(_plan_is_federated(node) for node in nodes):
         evaluator = _LocalEvaluator()
         return [evaluator.value(node) for node in nodes]
@@ -163,8 +169,6 @@ class _FederatedEvaluation:
     # ----- lowering rules
     def _lower_matmul(self, node: Node) -> _Result:
         left, right = node.inputs
-        if is_tsmm(left, right):
-            return self._tsmm(node, right)
         if left.federated and right.federated:
             a, b = self._eval(left), self._eval(right)
             assert isinstance(a, Layout) and isinstance(b, Layout)
@@ -216,8 +220,9 @@ class _FederatedEvaluation:
         ]
         return self._combine_sum(node, partials)
 
-    def _tsmm(self, node: Node, x: Node) -> _Result:
+    def _lower_tsmm(self, node: Node) -> _Result:
         """``t(X) @ X`` as one syrk per block; for column blocks, the blocks of a local result."""
+        (x,) = node.inputs
         layout = self._eval(x)
         assert isinstance(layout, Layout)
         if layout.partitioning is ROW:
@@ -227,6 +232,33 @@ class _FederatedEvaluation:
         # Column blocks: t(X) @ X needs every pair of blocks; X travels once.
         local = self._local(x)
         return _Local(run_kernel("tsmm", [local.value], {"left": True}), node.key)
+
+    def _lower_mmchain(self, node: Node) -> _Result:
+        """``t(X) @ (w * (X @ v))``: one request per row block, the product never stored."""
+        x, *rest = node.inputs
+        layout = self._eval(x)
+        assert isinstance(layout, Layout) and layout.partitioning is ROW
+        operands: list[_Result] = []
+        for child in rest:
+            result = self._eval(child)
+            if isinstance(result, Layout) and not result.aligned_with(layout):
+                result = self._local(child)
+            operands.append(result)
+        partials = []
+        for index, blk in enumerate(layout.blocks):
+            inputs: list[Any] = [blk]
+            for position, operand in enumerate(operands):
+                if isinstance(operand, Layout):
+                    inputs.append(operand.blocks[index])
+                elif position == 0:  # v: the same for every block
+                    inputs.append(self._ship(blk.address, operand))
+                else:  # w: this block's rows
+                    inputs.append(self._ship_slice(blk.address, operand, blk.rows, None))
+            partials.append(self._exec_partial(node, "mmchain", inputs, {}))
+        return self._combine_sum(node, partials)
+
+    def _lower_fused(self, node: Node) -> _Result:
+        return self._elementwise(node)
 
     def _lower_binary(self, node: Node) -> _Result:
         return self._elementwise(node)

@@ -76,11 +76,14 @@ class Matrix:
         rows, cols = self._matrix_shape("transpose")
         return _build("transpose", (self,), {}, (cols, rows), self.dtype)
 
-    def compute(self) -> Any:
-        """Evaluate the plan: a numpy array, a scipy CSR array, or a scalar."""
+    def compute(self, rewrite: bool = True) -> Any:
+        """Evaluate the plan: a numpy array, a scipy CSR array, or a scalar.
+
+        ``rewrite=False`` runs the plan as written, without ``fedla.rewrites``.
+        """
         from fedla.compiler import evaluate
 
-        return evaluate(self.node, self.context)
+        return evaluate(self.node, self.context, rewrite)
 
     def __repr__(self) -> str:
         return (
@@ -215,7 +218,7 @@ class Matrix:
             raise InvalidArgumentError(f"{name}: axis must be 0 or 1; got None")
         shape: tuple[int, ...] = () if axis is None else ((1, cols) if axis == 0 else (rows, 1))
         all_attrs = {"reduction": name, "axis": axis, **attrs}
-        dtype = _infer_dtype("reduce", [self.dtype], all_attrs)
+        dtype = infer_dtype("reduce", [self.dtype], all_attrs)
         return _build("reduce", (self,), all_attrs, shape, dtype)
 
     # ----- indexing
@@ -293,7 +296,7 @@ def matmul(a: Operand, b: Operand) -> Matrix:
 def _binary(op: str, a: Operand, b: Operand) -> Matrix:
     left, right = _operands(a, b)
     shape = _broadcast_shape(op, left.shape, right.shape)
-    dtype = _infer_dtype("binary", [left.dtype, right.dtype], {"op": op})
+    dtype = infer_dtype("binary", [left.dtype, right.dtype], {"op": op})
     return _build("binary", (left, right), {"op": op}, shape, dtype)
 
 
@@ -305,7 +308,7 @@ def binary(op: str, a: Operand, b: Operand) -> Matrix:
 def unary(op: str, a: Operand) -> Matrix:
     """Elementwise ``op`` (a name in ``fedla.runtime.kernels.elementwise.UNARY_OPS``)."""
     (operand,) = _operands(a)
-    dtype = _infer_dtype("unary", [operand.dtype], {"op": op})
+    dtype = infer_dtype("unary", [operand.dtype], {"op": op})
     return _build("unary", (operand,), {"op": op}, operand.shape, dtype)
 
 
@@ -381,7 +384,7 @@ def _broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[i
     return tuple(out)
 
 
-def _infer_dtype(kernel: str, dtypes: list[np.dtype], attrs: dict[str, Any]) -> np.dtype:
+def infer_dtype(kernel: str, dtypes: list[np.dtype], attrs: dict[str, Any]) -> np.dtype:
     """Run the real kernel on 1x1 ones of the input dtypes and read the result's dtype."""
     samples = [np.ones((1, 1), dtype=d) for d in dtypes]
     with np.errstate(all="ignore"):

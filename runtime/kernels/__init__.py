@@ -5,7 +5,7 @@ Every kernel is a pure function ``fn(xp, *blocks, **attrs)`` over an array names
 kernel families.
 """
 
-from fedla.runtime.kernels import elementwise, indexing, matmul, reductions  # noqa: F401
+from fedla.runtime.kernels import elementwise, fused, indexing, matmul, reductions  # noqa: F401
 from fedla.runtime.kernels.registry import (
     array_namespace,
     get_kernel,
