@@ -143,25 +143,26 @@ def test_identical_subexpression_runs_once(fresh_ctx: fl.Context) -> None:
     A = _rng(6).standard_normal((30, 4))
     X = fresh_ctx.scatter(A)
     before = fresh_ctx.stats()
-    # two separately built (X * 2).sum(): one EXEC X*2, one partial sum, one GET per worker
-    assert_matches(((X * 2).sum() + (X * 2).sum()).compute(), 4 * A.sum())
+    # two separately built exp(X).sum(): one EXEC exp, one partial sum, one GET per worker
+    assert_matches((fl.exp(X).sum() + fl.exp(X).sum()).compute(), 2 * np.exp(A).sum())
     for used in traffic_since(fresh_ctx, before).values():
         assert (used["calls"], used["requests"]) == (1, 3), used
 
 
 def test_shared_intermediate_is_sent_once(workers: list[str]) -> None:
-    """``X * 2`` feeding two reductions is one EXEC per worker; ``X * 2`` and ``X * 3`` are two."""
+    """``exp(X)`` feeding two reductions is one EXEC per worker; ``exp(X)``, ``sigmoid(X)`` two."""
     A = _rng(7).standard_normal((30, 4))
     requests = {}
-    for name, other in (("shared", 2), ("distinct", 3)):
+    for name, other, reference in (("shared", fl.exp, np.exp),
+                                   ("distinct", fl.sigmoid, lambda a: 1 / (1 + np.exp(-a)))):
         with fl.Context(workers=workers) as ctx:
             X = ctx.scatter(A)
             before = ctx.stats()
-            plan = (X * 2).sum() + (X * other).max()
-            assert_matches(plan.compute(), (A * 2).sum() + (A * other).max())
+            plan = fl.exp(X).sum() + other(X).max()
+            assert_matches(plan.compute(), np.exp(A).sum() + reference(A).max())
             requests[name] = {a: u["requests"] for a, u in traffic_since(ctx, before).items()}
     for address in workers:
-        # shared: mul, sum partial, GET, max partial, GET; distinct adds a second mul
+        # shared: exp, sum partial, GET, max partial, GET; distinct adds a sigmoid
         assert requests["shared"][address] == 5
         assert requests["distinct"][address] == 6
 
