@@ -185,13 +185,13 @@ class _FederatedEvaluation:
         local = self._local(left)
         if b.partitioning is COL:
             blocks = [
-                self._exec_block(node, "matmul", [self._ship(blk.address, local), blk], {},
+                self._exec_block("matmul", [self._ship(blk.address, local), blk], {},
                                  rows=(0, node.shape[0]), cols=blk.cols, like=blk)
                 for blk in b.blocks
             ]
             return Layout(COL, tuple(blocks))
         partials = [
-            self._exec_partial(node, "matmul",
+            self._exec_partial("matmul",
                                [self._ship_slice(blk.address, local, None, blk.rows), blk], {})
             for blk in b.blocks
         ]
@@ -200,13 +200,13 @@ class _FederatedEvaluation:
     def _matmul_one_federated(self, node: Node, a: Layout, b: _Local) -> _Result:
         if a.partitioning is ROW:
             blocks = [
-                self._exec_block(node, "matmul", [blk, self._ship(blk.address, b)], {},
+                self._exec_block("matmul", [blk, self._ship(blk.address, b)], {},
                                  rows=blk.rows, cols=(0, node.shape[1]), like=blk)
                 for blk in a.blocks
             ]
             return Layout(ROW, tuple(blocks))
         partials = [
-            self._exec_partial(node, "matmul",
+            self._exec_partial("matmul",
                                [blk, self._ship_slice(blk.address, b, blk.cols, None)], {})
             for blk in a.blocks
         ]
@@ -215,7 +215,7 @@ class _FederatedEvaluation:
     def _sum_over_blocks(self, node: Node, a: Layout, b: Layout) -> _Local:
         """``A @ B``, A's column blocks co-located with B's row blocks: a sum of local products."""
         partials = [
-            self._exec_partial(node, "matmul", [blk_a, blk_b], {})
+            self._exec_partial("matmul", [blk_a, blk_b], {})
             for blk_a, blk_b in zip(a.blocks, b.blocks)
         ]
         return self._combine_sum(node, partials)
@@ -226,7 +226,7 @@ class _FederatedEvaluation:
         layout = self._eval(x)
         assert isinstance(layout, Layout)
         if layout.partitioning is ROW:
-            partials = [self._exec_partial(node, "tsmm", [blk], {"left": True})
+            partials = [self._exec_partial("tsmm", [blk], {"left": True})
                         for blk in layout.blocks]
             return self._combine_sum(node, partials)
         # Column blocks: t(X) @ X needs every pair of blocks; X travels once.
@@ -254,7 +254,7 @@ class _FederatedEvaluation:
                     inputs.append(self._ship(blk.address, operand))
                 else:  # w: this block's rows
                     inputs.append(self._ship_slice(blk.address, operand, blk.rows, None))
-            partials.append(self._exec_partial(node, "mmchain", inputs, {}))
+            partials.append(self._exec_partial("mmchain", inputs, {}))
         return self._combine_sum(node, partials)
 
     def _lower_fused(self, node: Node) -> _Result:
@@ -294,7 +294,7 @@ class _FederatedEvaluation:
                 rows, cols = blk.rows, (0, node.shape[1])
             else:
                 rows, cols = (0, node.shape[0]), blk.cols
-            blocks.append(self._exec_block(node, node.op, inputs, dict(node.attrs),
+            blocks.append(self._exec_block(node.op, inputs, dict(node.attrs),
                                            rows=rows, cols=cols, like=blk))
         return Layout(anchor.partitioning, tuple(blocks))
 
@@ -308,7 +308,7 @@ class _FederatedEvaluation:
             blocks = []
             for blk in layout.blocks:
                 rows, cols = (blk.rows, (0, 1)) if axis == 1 else ((0, 1), blk.cols)
-                blocks.append(self._exec_block(node, "reduce", [blk], attrs,
+                blocks.append(self._exec_block("reduce", [blk], attrs,
                                                rows=rows, cols=cols, like=blk))
             return Layout(layout.partitioning, tuple(blocks))
         partials = []
@@ -316,7 +316,7 @@ class _FederatedEvaluation:
             block_attrs = dict(attrs)
             if attrs["reduction"] in ("argmax", "argmin"):
                 block_attrs["offset"] = blk.rows[0] if axis == 0 else blk.cols[0]
-            partials.append(self._exec_partial(node, "reduce_partial", [blk], block_attrs))
+            partials.append(self._exec_partial("reduce_partial", [blk], block_attrs))
         self.batcher.flush()
         combine_attrs = {k: v for k, v in attrs.items() if k not in ("reduction", "axis")}
         value = combine_partials(attrs["reduction"], [p.value for p in partials], **combine_attrs)
@@ -342,7 +342,7 @@ class _FederatedEvaluation:
                 new_rows, new_cols = new_span, (0, cols[1] - cols[0])
             else:
                 new_rows, new_cols = (0, rows[1] - rows[0]), new_span
-            blocks.append(self._exec_block(node, "slice", [blk], attrs,
+            blocks.append(self._exec_block("slice", [blk], attrs,
                                            rows=new_rows, cols=new_cols, like=blk))
         return Layout(layout.partitioning, tuple(blocks))
 
@@ -350,7 +350,7 @@ class _FederatedEvaluation:
         layout = self._eval(node.inputs[0])
         assert isinstance(layout, Layout)
         blocks = [
-            self._exec_block(node, "transpose", [blk], {}, rows=blk.cols, cols=blk.rows, like=blk)
+            self._exec_block("transpose", [blk], {}, rows=blk.cols, cols=blk.rows, like=blk)
             for blk in layout.blocks
         ]
         return Layout(COL if layout.partitioning is ROW else ROW, tuple(blocks))
@@ -401,22 +401,20 @@ class _FederatedEvaluation:
                 rows, cols = blk.rows, (0, node.shape[1])
             else:
                 rows, cols = (0, node.shape[0]), blk.cols
-            bound.append(self._exec_block(node, node.op, inputs, {}, rows=rows, cols=cols,
+            bound.append(self._exec_block(node.op, inputs, {}, rows=rows, cols=cols,
                                           like=blk))
         return Layout(along, tuple(bound))
 
     # ----- request building
     def _exec_block(
-        self, node: Node, op: str, inputs: list[Any], attrs: dict[str, Any],
+        self, op: str, inputs: list[Any], attrs: dict[str, Any],
         rows: tuple[int, int], cols: tuple[int, int], like: Block,
     ) -> Block:
         """Queue ``op`` at ``like``'s worker; the result is a block named by its lineage key."""
         var = self._exec(like.address, op, inputs, attrs)
         return Block(like.address, rows, cols, var, var)
 
-    def _exec_partial(
-        self, node: Node, op: str, inputs: list[Any], attrs: dict[str, Any]
-    ) -> PendingResult:
+    def _exec_partial(self, op: str, inputs: list[Any], attrs: dict[str, Any]) -> PendingResult:
         """Queue ``op`` at the worker of the first federated input and a GET of its result."""
         address = next(item.address for item in inputs if isinstance(item, Block))
         var = self._exec(address, op, inputs, attrs)
