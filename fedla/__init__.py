@@ -25,6 +25,7 @@ from fedla.functions import (
     sqrt,
 )
 from fedla.matrix import Matrix, hstack, matrix, vstack, where
+from fedla.paramserv import paramserv
 from fedla.plan import Partitioning
 from fedla.runtime.errors import (
     AccessDeniedError,
@@ -68,6 +69,7 @@ __all__ = [
     "matrix",
     "maximum",
     "minimum",
+    "paramserv",
     "round",
     "sigmoid",
     "sign",

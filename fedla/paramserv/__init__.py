@@ -1,1 +1,11 @@
-"""The paramserv built-in: user entry point and executors (LOCAL today)."""
+"""The paramserv built-in: user entry point and executors (LOCAL today).
+
+``paramserv(...)`` checks its arguments and runs an executor over the transport-independent core in
+``fedla.runtime.paramserv`` (server, update policies, worker loop, partitioning, checkpoints).
+"""
+
+from fedla.paramserv.builtin import paramserv
+from fedla.runtime.paramserv.errors import ModeNotAvailableError, WorkerFailedError
+from fedla.runtime.paramserv.history import History, TrainedModel
+
+__all__ = ["History", "ModeNotAvailableError", "TrainedModel", "WorkerFailedError", "paramserv"]

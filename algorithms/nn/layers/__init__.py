@@ -1,1 +1,1 @@
-"""nn layers, SystemDS style: each module exposes forward, backward and init (where it has parameters)."""
+"""nn layers, SystemDS style: each module has forward, backward and init (if it has parameters)."""

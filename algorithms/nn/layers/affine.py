@@ -1,0 +1,60 @@
+"""Affine (fully connected) layer: ``out = X W + b``.
+
+Shapes: ``X`` (N, D), ``W`` (D, M), ``b`` (1, M), ``out`` (N, M).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from fedla.algorithms.nn.initializers import Seed, he_normal
+
+
+def forward(X: Any, W: Any, b: Any) -> Any:
+    """Compute ``out = X W + b``.
+
+    Parameters
+    ----------
+    X : array of shape (N, D)
+        Inputs.
+    W : array of shape (D, M)
+        Weights.
+    b : array of shape (1, M)
+        Biases.
+
+    Returns
+    -------
+    out : array of shape (N, M)
+    """
+    return X @ W + b
+
+
+def backward(dout: Any, X: Any, W: Any, b: Any) -> tuple[Any, Any, Any]:
+    """Gradients of the layer.
+
+    Parameters
+    ----------
+    dout : array of shape (N, M)
+        Gradient of the loss with respect to ``out``.
+    X : array of shape (N, D)
+    W : array of shape (D, M)
+    b : array of shape (1, M)
+
+    Returns
+    -------
+    dX : array of shape (N, D)
+    dW : array of shape (D, M)
+    db : array of shape (1, M)
+    """
+    dX = dout @ W.T
+    dW = X.T @ dout
+    db = dout.sum(axis=0, keepdims=True)
+    return dX, dW, db
+
+
+def init(D: int, M: int, seed: Seed = None, dtype: DTypeLike = np.float64) -> tuple[Any, Any]:
+    """He-normal weights ``W`` of shape (D, M) and zero biases ``b`` of shape (1, M)."""
+    return he_normal((D, M), fan_in=D, seed=seed, dtype=dtype), np.zeros((1, M), dtype=dtype)

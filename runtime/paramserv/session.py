@@ -1,0 +1,168 @@
+"""The coordinator's side of one paramserv run, whatever carries the messages.
+
+A ``TrainingSession`` owns the ``ParameterServer``, the workers' tasks, the progress bar, the
+per-epoch validation and checkpoints, and the ``History``. An executor starts the workers, feeds
+their messages to ``pull`` / ``push`` / ``end_epoch`` (one at a time) and delivers the releases.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from fedla.runtime.paramserv.checkpoint import save_checkpoint
+from fedla.runtime.paramserv.history import History
+from fedla.runtime.paramserv.messages import Release, Update
+from fedla.runtime.paramserv.policies import make_policy
+from fedla.runtime.paramserv.server import AggregateFn, ParameterServer
+from fedla.runtime.paramserv.worker import WorkerTask
+
+_LOGGER = logging.getLogger(__name__)
+
+ValidateFn = Callable[[list[Any], Mapping[str, Any], Any, Any], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """The validated settings of one run (also stored in checkpoints)."""
+
+    utype: str
+    freq: str
+    epochs: int
+    batchsize: int
+    k: int
+    scheme: str
+    nbatches: int
+    staleness: int
+    num_backup_workers: int
+    seed: int
+    n_rows: int
+    upd: str
+    agg: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serializable dict."""
+        return asdict(self)
+
+
+class TrainingSession:
+    """Server, tasks, validation, checkpoints and progress of one paramserv run.
+
+    Parameters
+    ----------
+    plan : TrainingPlan
+    model : list of arrays
+        Model at the start (of ``first_epoch``).
+    agg : callable
+        The aggregation function.
+    hyperparams : dict
+    partitions : list of int arrays
+        Rows of each worker.
+    validate : callable, optional
+        ``validate(model, hyperparams, val_features, val_labels) -> (loss, accuracy)``.
+    val_features, val_labels : arrays, optional
+    first_epoch : int, default 0
+        Epochs already done (when resuming).
+    history : History, optional
+        History so far (when resuming).
+    checkpoint_dir : path, optional
+        Write a checkpoint after every epoch.
+    progress : bool or None
+        Show a tqdm bar: True, False, or None for "when stderr is a terminal".
+    """
+
+    def __init__(
+        self, plan: TrainingPlan, model: Sequence[Any], agg: AggregateFn,
+        hyperparams: Mapping[str, Any], partitions: Sequence[np.ndarray], *,
+        validate: ValidateFn | None = None, val_features: Any = None, val_labels: Any = None,
+        first_epoch: int = 0, history: History | None = None,
+        checkpoint_dir: str | Path | None = None, progress: bool | None = None,
+    ) -> None:
+        self.plan = plan
+        self.hyperparams = hyperparams
+        self.history = history if history is not None else History(seed=plan.seed)
+        self.server = ParameterServer(
+            model, agg, hyperparams,
+            make_policy(plan.utype, plan.staleness, plan.num_backup_workers), plan.k,
+            on_epoch_end=self._epoch_end, epoch=first_epoch, history=self.history,
+            agg_name=plan.agg,
+        )
+        self.tasks = [
+            WorkerTask(w, rows, plan.freq, plan.batchsize, plan.nbatches, first_epoch,
+                       plan.epochs, plan.seed, plan.upd, plan.agg)
+            for w, rows in enumerate(partitions)
+        ]
+        self._validate = validate
+        self._val = (val_features, val_labels)
+        self._checkpoint_dir = checkpoint_dir
+        pushes = sum(task.pushes_per_epoch() for task in self.tasks)
+        self._bar = tqdm(
+            total=pushes * (plan.epochs - first_epoch), unit="push", dynamic_ncols=True,
+            desc=f"paramserv {plan.utype}/{plan.freq} k={plan.k}",
+            disable=None if progress is None else not progress,
+        )
+        self._epoch_started = time.perf_counter()
+        self._pulled: set[int] = set()
+
+    @property
+    def done(self) -> bool:
+        """All epochs are finished."""
+        return self.server.epoch >= self.plan.epochs
+
+    @property
+    def model(self) -> list[Any]:
+        """The server's current model."""
+        return self.server.model
+
+    def pull(self, worker: int) -> list[Release]:
+        """A worker asks for the model at start-up (the epoch clock starts with the last one)."""
+        self._pulled.add(worker)
+        if len(self._pulled) == self.plan.k:
+            self._epoch_started = time.perf_counter()
+        return self.server.pull(worker)
+
+    def push(self, update: Update) -> list[Release]:
+        """A worker pushes an update."""
+        releases = self.server.push(update)
+        self._bar.update(1)
+        return releases
+
+    def end_epoch(self, worker: int) -> list[Release]:
+        """A worker reached the epoch barrier."""
+        return self.server.end_epoch(worker)
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self._bar.close()
+
+    def _epoch_end(self, epoch: int, model: list[Any]) -> None:
+        """Validation, history, checkpoint and progress after ``epoch`` (0-based)."""
+        now = time.perf_counter()
+        loss, accuracy = math.nan, math.nan
+        if self._validate is not None and self._val[0] is not None:
+            loss, accuracy = (float(v) for v in self._validate(model, self.hyperparams, *self._val))
+        history = self.history
+        history.epoch.append(epoch + 1)
+        history.val_loss.append(loss)
+        history.val_accuracy.append(accuracy)
+        history.epoch_seconds.append(now - self._epoch_started)
+        history.samples.append(self.server.epoch_samples)
+        if self._checkpoint_dir is not None:
+            state = {"plan": self.plan.to_dict(), "history": history.to_dict()}
+            path = save_checkpoint(self._checkpoint_dir, epoch + 1, model, state)
+            _LOGGER.info("paramserv: wrote checkpoint %s", path)
+        postfix = {"epoch": f"{epoch + 1}/{self.plan.epochs}"}
+        if not math.isnan(loss):
+            postfix.update(val_loss=f"{loss:.4f}", val_acc=f"{accuracy:.4f}")
+        self._bar.set_postfix(postfix)
+        _LOGGER.info("paramserv: epoch %d/%d val_loss=%.4f val_accuracy=%.4f", epoch + 1,
+                     self.plan.epochs, loss, accuracy)
+        self._epoch_started = time.perf_counter()

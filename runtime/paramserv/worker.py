@@ -1,0 +1,124 @@
+"""The worker loop, independent of transport: pull, compute on batches, push, repeat.
+
+``run_worker`` talks to the server through a ``ServerChannel`` (three blocking calls); an executor
+provides one (pipes for LOCAL, gRPC later). Per epoch a worker walks its partition in batches of
+``batchsize`` rows, in a fixed order (as SystemDS does):
+
+- freq ``BATCH``: ``upd`` on each batch, push the gradients, continue with the model released.
+- freq ``EPOCH`` / ``NBATCHES``: local steps ``model = agg(model, hyperparams, upd(model, ...))``
+  over the whole partition / ``nbatches`` batches, then push ``local - pulled`` (model averaging,
+  FedAvg [1]_; the lecture's "nfetch" worker with local updates [2]_).
+
+Every ``upd`` call gets ``hyperparams["seed"]``, a seed derived from (run seed, worker, epoch,
+step), so stochastic layers such as dropout are reproducible and continue identically after a
+resume.
+
+References
+----------
+.. [1] B. McMahan et al., "Communication-Efficient Learning of Deep Networks from Decentralized
+   Data", AISTATS 2017. https://arxiv.org/abs/1602.05629
+.. [2] J. Dean et al., "Large Scale Distributed Deep Networks", NeurIPS 2012.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from fedla.runtime.paramserv.aggregation import check_like, subtract
+from fedla.runtime.paramserv.messages import DELTA, GRADIENTS, Update
+
+FREQUENCIES = ("BATCH", "EPOCH", "NBATCHES")
+UpdateFn = Callable[[list[Any], Mapping[str, Any], Any, Any], list[Any]]
+AggregateFn = Callable[[list[Any], Mapping[str, Any], list[Any]], list[Any]]
+
+
+class ServerChannel(Protocol):
+    """How a worker reaches the server; each call blocks until the server releases it."""
+
+    def pull(self) -> tuple[list[Any], int]:
+        """The current model and its version."""
+
+    def push(self, update: Update) -> tuple[list[Any], int]:
+        """Send an update; get the model to continue with."""
+
+    def end_epoch(self) -> tuple[list[Any], int]:
+        """Wait at the epoch barrier; get the model of the next epoch."""
+
+
+@dataclass(frozen=True)
+class WorkerTask:
+    """What one worker does: its rows and the loop's settings."""
+
+    worker: int
+    rows: np.ndarray
+    freq: str
+    batchsize: int
+    nbatches: int
+    first_epoch: int
+    epochs: int
+    seed: int
+    upd_name: str = "upd"
+    agg_name: str = "agg"
+
+    def batches(self) -> list[slice | np.ndarray]:
+        """Row selectors of each batch: a slice when the rows are contiguous (a view, no copy)."""
+        rows, size = self.rows, self.batchsize
+        contiguous = rows.size > 0 and rows[-1] - rows[0] + 1 == rows.size and bool(
+            np.all(np.diff(rows) == 1))
+        if contiguous:
+            start = int(rows[0])
+            return [slice(start + i, start + min(i + size, rows.size))
+                    for i in range(0, rows.size, size)]
+        return [rows[i:i + size] for i in range(0, rows.size, size)]
+
+    def batches_per_push(self) -> int:
+        """Batches between two pushes."""
+        n = -(-self.rows.size // self.batchsize)
+        return {"BATCH": 1, "EPOCH": max(n, 1), "NBATCHES": self.nbatches}[self.freq]
+
+    def pushes_per_epoch(self) -> int:
+        """How often the worker pushes in one epoch."""
+        n = -(-self.rows.size // self.batchsize)
+        return -(-n // self.batches_per_push())
+
+
+def step_seed(seed: int, worker: int, epoch: int, step: int) -> int:
+    """The ``hyperparams["seed"]`` of one ``upd`` call."""
+    return int(np.random.SeedSequence([seed, worker, epoch, step]).generate_state(1)[0] >> 1)
+
+
+def run_worker(
+    channel: ServerChannel, task: WorkerTask, upd: UpdateFn, agg: AggregateFn,
+    hyperparams: Mapping[str, Any], features: Any, labels: Any,
+) -> None:
+    """Run ``task`` from ``task.first_epoch`` to ``task.epochs`` against ``channel``."""
+    model, version = channel.pull()
+    batches = task.batches()
+    group = task.batches_per_push()
+    fix_upd = f"{task.upd_name} must return one gradient per leading model array, in model order"
+    fix_agg = f"{task.agg_name} must return the model list with every array's shape unchanged"
+    for epoch in range(task.first_epoch, task.epochs):
+        for first in range(0, len(batches), group):
+            local, samples = model, 0
+            for step in range(first, min(first + group, len(batches))):
+                rows = batches[step]
+                params = {**hyperparams, "seed": step_seed(task.seed, task.worker, epoch, step)}
+                X, y = features[rows], labels[rows]
+                grads = upd(local, params, X, y)
+                check_like(grads, local, f"the gradients returned by {task.upd_name}", fix_upd,
+                           exact=False)
+                samples += X.shape[0]
+                if task.freq == "BATCH":
+                    break
+                local = agg(local, hyperparams, list(grads))
+                check_like(local, model, f"the model returned by {task.agg_name}", fix_agg)
+            if task.freq == "BATCH":
+                update = Update(task.worker, GRADIENTS, list(grads), samples, version)
+            else:
+                update = Update(task.worker, DELTA, subtract(local, model), samples, version)
+            model, version = channel.push(update)
+        model, version = channel.end_epoch()
