@@ -147,28 +147,33 @@ class Context:
             var = lineage_key("read", address, path, format, sorted((options or {}).items()))
             reads.append((address, Read(var, path, format, dict(options or {}))))
         pending = [self.batcher.add(address, request) for address, request in reads]
-        self.batcher.flush()
-        metas = [p.value for p in pending]
-        shapes = [meta.shape for meta in metas]
-        if ranges is None:
-            ranges = _stacked_ranges(shapes, axis, locations)
-        elif len(ranges) != len(locations):
-            raise InvalidArgumentError(
-                f"federated() got {len(ranges)} ranges for {len(locations)} locations"
-            )
-        blocks = []
-        for (address, read), meta, rng, location in zip(reads, metas, ranges, locations):
-            (r0, c0), (r1, c1) = rng
-            if (r1 - r0, c1 - c0) != meta.shape:
-                raise ShapeMismatchError(
-                    f"range {rng} describes a {r1 - r0}x{c1 - c0} block but {location!r} holds "
-                    f"{meta.shape[0]}x{meta.shape[1]}"
+        names = [(address, request.var) for address, request in reads]
+        self._send_held(names)
+        try:
+            metas = [p.value for p in pending]
+            shapes = [meta.shape for meta in metas]
+            if ranges is None:
+                ranges = _stacked_ranges(shapes, axis, locations)
+            elif len(ranges) != len(locations):
+                raise InvalidArgumentError(
+                    f"federated() got {len(ranges)} ranges for {len(locations)} locations"
                 )
-            blocks.append(Block(address, (r0, r1), (c0, c1), read.var,
-                                lineage_key("read", meta.fingerprint)))
-        dtype = np.result_type(*[np.dtype(meta.dtype) for meta in metas])
-        nnz = sum(meta.nnz for meta in metas) if all(meta.nnz >= 0 for meta in metas) else -1
-        return self._federated_matrix(blocks, dtype, nnz, axis)
+            blocks = []
+            for (address, read), meta, rng, location in zip(reads, metas, ranges, locations):
+                (r0, c0), (r1, c1) = rng
+                if (r1 - r0, c1 - c0) != meta.shape:
+                    raise ShapeMismatchError(
+                        f"range {rng} describes a {r1 - r0}x{c1 - c0} block but {location!r} holds "
+                        f"{meta.shape[0]}x{meta.shape[1]}"
+                    )
+                blocks.append(Block(address, (r0, r1), (c0, c1), read.var,
+                                    lineage_key("read", meta.fingerprint)))
+            dtype = np.result_type(*[np.dtype(meta.dtype) for meta in metas])
+            nnz = sum(meta.nnz for meta in metas) if all(meta.nnz >= 0 for meta in metas) else -1
+            return self._federated_matrix(blocks, dtype, nnz, axis)
+        except BaseException:  # no matrix took the hold: give it back
+            self._release(names)
+            raise
 
     def scatter(
         self,
@@ -219,21 +224,34 @@ class Context:
             rows = (lo, hi) if axis == 0 else (0, value.shape[0])
             cols = (0, value.shape[1]) if axis == 0 else (lo, hi)
             blocks.append(Block(address, rows, cols, key, key))
-        self.batcher.flush()
+        names = [(block.address, block.var) for block in blocks]
+        self._send_held(names)
         nnz = int(value.nnz) if sp.issparse(value) else -1
-        return self._federated_matrix(blocks, value.dtype, nnz, axis)
+        try:
+            return self._federated_matrix(blocks, value.dtype, nnz, axis)
+        except BaseException:  # no matrix took the hold: give it back
+            self._release(names)
+            raise
 
     def flush(self) -> None:
         """Send requests waiting for the next batch (releases of unreachable matrices) now."""
         for address, requests in self.batcher.take_deferred().items():
             self.client(address).execute(self.tenant, requests)
 
-    def _hold(self, node: Node, blocks: list[Block]) -> None:
-        """Count ``node`` as a holder of its blocks' variables until it is garbage collected."""
-        names = [(block.address, block.var) for block in blocks]
+    def _send_held(self, names: list[tuple[str, str]]) -> None:
+        """Flush the queued READs/PUTs creating ``names``, counted as held from before they go.
+
+        Holding first matters: an unreachable matrix over the same variables may be collected
+        at any moment, and its release must not be queued after the new matrix's PUT while the
+        new matrix does not count yet. The hold passes to the matrix (``_federated_matrix``).
+        """
         with self._holders_lock:
             self._holders.update(names)
-        weakref.finalize(node, self._release, names)
+        try:
+            self.batcher.flush()
+        except BaseException:
+            self._release(names)
+            raise
 
     def _release(self, names: list[tuple[str, str]]) -> None:
         if self._closed:
@@ -254,7 +272,7 @@ class Context:
         key = lineage_key("federated", tuple((b.key, b.rows, b.cols) for b in blocks))
         node = Node("federated", (), (("nnz", nnz),), shape, np.dtype(dtype), partitioning, key,
                     layout=layout)
-        self._hold(node, blocks)
+        weakref.finalize(node, self._release, [(block.address, block.var) for block in blocks])
         return Matrix(node, self)
 
     # ----- statistics and lifetime

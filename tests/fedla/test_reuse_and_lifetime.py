@@ -217,3 +217,25 @@ def test_fedla_status_of_an_unreachable_worker_fails_clearly() -> None:
 def _standardized_gram(A: np.ndarray) -> np.ndarray:
     Z = (A - A.mean(0)) / A.std(0)
     return Z.T @ Z
+
+
+def test_matrix_collected_while_an_identical_one_is_sent_keeps_the_new_one(
+    solo: tuple[str, Path],
+) -> None:
+    """Regression: the old matrix's release must not clear the variable the new one just PUT."""
+    address, _ = solo
+    A = RNG.standard_normal((60, 3))
+    with fl.Context(workers=[address]) as ctx:
+        old = [ctx.scatter(A)]
+        send = ctx.batcher.flush
+
+        def send_then_collect_the_old_matrix() -> None:
+            send()
+            old.clear()
+            gc.collect()
+
+        ctx.batcher.flush = send_then_collect_the_old_matrix  # type: ignore[method-assign]
+        new = ctx.scatter(A)
+        ctx.batcher.flush = send  # type: ignore[method-assign]
+        ctx.flush()
+        assert_matches(new.compute(), A)
