@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,12 +40,37 @@ _LOGGER = logging.getLogger(__name__)
 ROW, COL, LOCAL = Partitioning.ROW, Partitioning.COL, Partitioning.LOCAL
 
 
-@dataclass(frozen=True)
 class _Local:
-    """A value at the coordinator, with the lineage key of the node that produced it."""
+    """A value at the coordinator, with the lineage key of the node that produced it.
 
-    value: Any
-    key: str
+    The value may still be on its way: an aggregate whose partials are queued is combined when
+    first needed, so independent aggregates of one plan share a single round trip per worker.
+    """
+
+    __slots__ = ("key", "_value", "_pending", "_waiting")
+
+    def __init__(self, value: Any, key: str, pending: Callable[[], Any] | None = None) -> None:
+        self.key = key
+        self._value = value
+        self._pending = pending
+        self._waiting: list[Callable[[Any], None]] = []
+
+    @property
+    def value(self) -> Any:
+        """The value, combining queued partials first if need be."""
+        if self._pending is not None:
+            self._value, self._pending = self._pending(), None
+            for callback in self._waiting:
+                callback(self._value)
+            self._waiting = []
+        return self._value
+
+    def when_ready(self, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(value)`` once the value is known (now, if it is)."""
+        if self._pending is None:
+            callback(self._value)
+        else:
+            self._waiting.append(callback)
 
 
 _Result = _Local | Layout
@@ -63,7 +88,8 @@ def evaluate_many(nodes: list[Node], context: Context | None, rewrite: bool = Tr
     """
     if rewrite:
         nodes = rewrite_plans(nodes)
-    if not any(_plan_is_federated(node) for node in nodes):
+    memo: dict[str, bool] = {}
+    if not any(_plan_is_federated(node, memo) for node in nodes):
         evaluator = _LocalEvaluator()
         return [evaluator.value(node) for node in nodes]
     if context is None:
@@ -71,8 +97,13 @@ def evaluate_many(nodes: list[Node], context: Context | None, rewrite: bool = Tr
     return _FederatedEvaluation(context).run(nodes)
 
 
-def _plan_is_federated(node: Node) -> bool:
-    return node.federated or any(_plan_is_federated(child) for child in node.inputs)
+def _plan_is_federated(node: Node, memo: dict[str, bool]) -> bool:
+    """Whether any node of the plan is federated; ``memo`` makes shared subplans count once."""
+    if node.key not in memo:
+        memo[node.key] = node.federated or any(
+            _plan_is_federated(child, memo) for child in node.inputs
+        )
+    return memo[node.key]
 
 
 class _LocalEvaluator:
@@ -113,10 +144,10 @@ class _FederatedEvaluation:
         self._created: set[tuple[str, str]] = set()  # (address, var) made by this compute
 
     def run(self, nodes: list[Node]) -> list[Any]:
-        values = []
-        for node in nodes:
-            result = self._eval(node)
-            values.append(result.value if isinstance(result, _Local) else self._gather(result))
+        # Everything is queued before anything is combined: one round trip per worker for
+        # independent results.
+        results = [self._local(node) for node in nodes]
+        values = [result.value for result in results]
         # Intermediates are dropped with the next batch to each worker: no extra round trip.
         by_address: dict[str, list[str]] = {}
         for address, var in self._created:
@@ -148,7 +179,7 @@ class _FederatedEvaluation:
         else:
             result = getattr(self, f"_lower_{node.op}")(node)
         if remember and isinstance(result, _Local):
-            self.context.results.put(node.key, result.value)
+            result.when_ready(lambda value: self.context.results.put(node.key, value))
         self._memo[node.key] = result
         return result
 
@@ -162,7 +193,7 @@ class _FederatedEvaluation:
         result = self._eval(node)
         if isinstance(result, _Local):
             return result
-        gathered = _Local(self._gather(result), node.key)
+        gathered = self._gather(result, node.key)
         self._memo[node.key] = gathered
         return gathered
 
@@ -317,10 +348,12 @@ class _FederatedEvaluation:
             if attrs["reduction"] in ("argmax", "argmin"):
                 block_attrs["offset"] = blk.rows[0] if axis == 0 else blk.cols[0]
             partials.append(self._exec_partial("reduce_partial", [blk], block_attrs))
-        self.batcher.flush()
         combine_attrs = {k: v for k, v in attrs.items() if k not in ("reduction", "axis")}
-        value = combine_partials(attrs["reduction"], [p.value for p in partials], **combine_attrs)
-        return _Local(value, node.key)
+
+        def combine(values: list[Any]) -> Any:
+            return combine_partials(attrs["reduction"], values, **combine_attrs)
+
+        return self._combined_later(node.key, partials, combine)
 
     def _lower_slice(self, node: Node) -> _Result:
         (child,) = node.inputs
@@ -474,18 +507,28 @@ class _FederatedEvaluation:
 
     # ----- combining at the coordinator
     def _combine_sum(self, node: Node, partials: list[PendingResult]) -> _Local:
-        self.batcher.flush()
-        total = functools.reduce(lambda a, b: a + b, (p.value for p in partials))
-        if sp.issparse(total):
-            total = sp.csr_array(total)
-        return _Local(total, node.key)
+        def add(values: list[Any]) -> Any:
+            total = functools.reduce(lambda a, b: a + b, values)
+            return sp.csr_array(total) if sp.issparse(total) else total
 
-    def _gather(self, layout: Layout) -> Any:
+        return self._combined_later(node.key, partials, add)
+
+    def _gather(self, layout: Layout, key: str) -> _Local:
         pending = [self.batcher.add(blk.address, Get(blk.var)) for blk in layout.blocks]
-        self.batcher.flush()
-        values = [p.value for p in pending]
-        stack = run_kernel("rbind" if layout.partitioning is ROW else "cbind", values, {})
-        return stack
+        stack = "rbind" if layout.partitioning is ROW else "cbind"
+        return self._combined_later(key, pending, lambda values: run_kernel(stack, values, {}))
+
+    def _combined_later(
+        self, key: str, partials: list[PendingResult], combine: Callable[[list[Any]], Any]
+    ) -> _Local:
+        """A value combined from queued partials when it is first needed."""
+
+        def resolve() -> Any:
+            if not all(p.done for p in partials):
+                self.batcher.flush()  # sends whatever else is queued, too
+            return combine([p.value for p in partials])
+
+        return _Local(None, key, resolve)
 
 
 def _inner_aligned(a: Layout, b: Layout) -> bool:

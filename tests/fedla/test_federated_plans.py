@@ -336,3 +336,16 @@ def test_local_vectors_and_scalars() -> None:
         fl.matrix(np.ones((2, 2, 2)))
     with pytest.raises(fl.InvalidArgumentError, match="numeric"):
         fl.matrix(np.array([["a"]]))
+
+
+def test_independent_aggregates_share_one_round_trip(fresh_ctx: fl.Context) -> None:
+    A = _rng(8).standard_normal((300, 5))
+    y = _rng(9).standard_normal((300, 1))
+    X, Y = fresh_ctx.scatter(A), fresh_ctx.scatter(y)
+    before = fresh_ctx.stats()
+    G, b, m, v = fl.compute(X.T @ X, X.T @ Y, X.mean(axis=0), X.var(axis=0))
+    assert_matches(G, A.T @ A)
+    assert_matches(b, A.T @ y)
+    assert_matches(m, A.mean(axis=0, keepdims=True))
+    assert_matches(v, A.var(axis=0, keepdims=True))
+    assert all(used["calls"] == 1 for used in traffic_since(fresh_ctx, before).values())
