@@ -71,7 +71,8 @@ def main() -> None:
     sizes = [1 << 20, 8 << 20] if args.quick else [1 << 20, 64 << 20, 512 << 20]
     rows = 200_000 if args.quick else 2_000_000
     rows_out = []
-    with fl.Context(local_workers=2) as ctx:
+    # No caches: every repetition must really compute (reuse is measured in bench_reuse.py).
+    with fl.Context(local_workers=2, cache_mem=0, local_worker_options=["--cache-mem", "0"]) as ctx:
         p50, p99 = exec_latency(ctx, 200 if args.quick else 2000)
         rows_out.append(("EXEC round trip p50 / p99", f"{p50:.3f} ms / {p99:.3f} ms", "-"))
         for nbytes in sizes:

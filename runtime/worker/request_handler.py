@@ -95,6 +95,7 @@ class RequestHandler:
     ) -> tuple[pb.BatchResponse, list[memoryview]]:
         """Execute ``batch`` and return the response envelope with its out-of-line buffers."""
         encoder = Encoder()
+        held: list[DerivedVariable] = []  # results kept for later requests of this batch
         responses: list[pb.Response] = []
         failed: int | None = None
         try:
@@ -114,7 +115,7 @@ class RequestHandler:
                 continue
             try:
                 _LOGGER.debug("tenant %s: %s", batch.tenant, label)
-                responses.append(self._handle(scope, request, buffers, encoder))
+                responses.append(self._handle(scope, request, buffers, encoder, held))
             except FedlaError as exc:
                 failed = index
                 responses.append(_error_response(type(exc)(f"{label}: {exc}")))
@@ -123,13 +124,20 @@ class RequestHandler:
                 _LOGGER.exception("tenant %s: %s failed unexpectedly", batch.tenant, label)
                 error = WorkerInternalError(f"{label}: {type(exc).__name__}: {exc}")
                 responses.append(_error_response(error))
+        for variable in held:
+            variable.release()
         envelope = pb.BatchResponse(
             responses=responses, buffer_sizes=[len(b) for b in encoder.buffers]
         )
         return envelope, encoder.buffers
 
     def _handle(
-        self, scope: TenantScope, request: pb.Request, buffers: list[np.ndarray], encoder: Encoder
+        self,
+        scope: TenantScope,
+        request: pb.Request,
+        buffers: list[np.ndarray],
+        encoder: Encoder,
+        held: list[DerivedVariable],
     ) -> pb.Response:
         kind = request.WhichOneof("kind")
         if kind == "read":
@@ -141,7 +149,7 @@ class RequestHandler:
         if kind == "get":
             return pb.Response(value=encoder.value(scope.get(request.get.var).value()))
         if kind == "exec_inst":
-            return self._exec_inst(scope, request.exec_inst, buffers)
+            return self._exec_inst(scope, request.exec_inst, buffers, held)
         if kind == "exec_udf":
             return self._exec_udf(scope, request.exec_udf, buffers, encoder)
         if kind == "clear":
@@ -167,7 +175,11 @@ class RequestHandler:
         return pb.Response(meta=meta)
 
     def _exec_inst(
-        self, scope: TenantScope, inst: pb.ExecInst, buffers: list[np.ndarray]
+        self,
+        scope: TenantScope,
+        inst: pb.ExecInst,
+        buffers: list[np.ndarray],
+        held: list[DerivedVariable],
     ) -> pb.Response:
         kernel = get_kernel(inst.op)  # an unknown op fails before its inputs are looked up
         inputs = [_input(scope, operand, buffers) for operand in inst.inputs]
@@ -178,7 +190,8 @@ class RequestHandler:
         variable = DerivedVariable(
             inst.op, attrs, _digest(inst.attrs), inputs, self.lineage_cache, scope.tenant
         )
-        result, reused = variable.compute()
+        result, reused = variable.hold()
+        held.append(variable)
         scope.put(inst.output, variable)
         meta = _metadata(result)
         meta.reused = reused

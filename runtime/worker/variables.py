@@ -111,6 +111,7 @@ class DerivedVariable(Variable):
     lineage: str = field(init=False)
     shared: bool = field(init=False)
     cache_key: str = field(init=False)
+    held: Any = field(init=False, default=MISSING, repr=False)
 
     def __post_init__(self) -> None:
         keys = [item.lineage if isinstance(item, Variable) else item.digest for item in self.inputs]
@@ -119,8 +120,24 @@ class DerivedVariable(Variable):
         self.cache_key = self.lineage if self.shared else lineage_key(self.tenant, self.lineage)
 
     def value(self) -> Any:
-        """The cached value, or a fresh computation from the lineage."""
+        """The held or cached value, or a fresh computation from the lineage."""
+        if self.held is not MISSING:
+            return self.held
         return self.compute()[0]
+
+    def hold(self) -> tuple[Any, bool]:
+        """Compute (or look up) the value and keep it until ``release``.
+
+        Later requests of the same batch (typically its GET) then need neither the cache nor a
+        recomputation, even when the value is too large to be cached. Returns the value and
+        whether it was reused.
+        """
+        self.held, reused = self.compute()
+        return self.held, reused
+
+    def release(self) -> None:
+        """Drop the value kept by ``hold``; the cache and the lineage still provide it."""
+        self.held = MISSING
 
     def compute(self) -> tuple[Any, bool]:
         """The value and whether it came from the cache (else it was computed just now)."""

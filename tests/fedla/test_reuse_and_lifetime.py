@@ -239,3 +239,15 @@ def test_matrix_collected_while_an_identical_one_is_sent_keeps_the_new_one(
         ctx.batcher.flush = send  # type: ignore[method-assign]
         ctx.flush()
         assert_matches(new.compute(), A)
+
+
+def test_result_too_large_for_the_cache_is_computed_once_per_batch(tmp_path: Path) -> None:
+    """EXEC then GET in one batch: the GET uses the held result, not a second computation."""
+    with LocalWorkerPool(1, data_dir=tmp_path, options=("--cache-mem", "0")) as pool:
+        client = WorkerClient(pool.addresses[0])
+        from fedla.runtime.protocol.requests import ExecInst
+
+        client.execute("t", [Put("x", RNG.standard_normal((100, 4)))])
+        misses = client.status().lineage_cache.misses
+        client.execute("t", [ExecInst("tsmm", ("x",), "g"), Get("g")])
+        assert client.status().lineage_cache.misses - misses == 1
