@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -57,34 +57,20 @@ class _Rewriter:
         return [self._visit(root) for root in self.roots]
 
     def _count_consumers(self) -> None:
-        seen: set[str] = set()
-        stack = list(self.roots)
-        while stack:
-            node = stack.pop()
-            if node.key in seen:
-                continue
-            seen.add(node.key)
-            for child in {c.key: c for c in node.inputs}.values():
-                self.consumers[child.key] += 1
-                stack.append(child)
+        for node in _unique_nodes(self.roots):
+            for child_key in {child.key for child in node.inputs}:
+                self.consumers[child_key] += 1
 
     def _absorbed_into_chains(self) -> set[str]:
         """Keys of elementwise nodes that will be computed inside their only consumer's fusion."""
-        absorbed: set[str] = set()
-        seen: set[str] = set()
-        stack = list(self.roots)
-        while stack:
-            node = stack.pop()
-            if node.key in seen:
-                continue
-            seen.add(node.key)
-            if _fusible(node):
-                for child in node.inputs:
-                    if (_fusible(child) and self.consumers[child.key] == 1
-                            and child.partitioning is node.partitioning):
-                        absorbed.add(child.key)
-            stack.extend(node.inputs)
-        return absorbed
+        return {
+            child.key
+            for node in _unique_nodes(self.roots)
+            if _fusible(node)
+            for child in node.inputs
+            if _fusible(child) and self.consumers[child.key] == 1
+            and child.partitioning is node.partitioning
+        }
 
     def _visit(self, node: Node) -> Node:
         if node.key in self._done:
@@ -205,6 +191,18 @@ class _Rewriter:
         return dataclasses.replace(
             node, op="fused", inputs=tuple(leaves), attrs=(("program", steps),)
         )
+
+
+def _unique_nodes(roots: list[Node]) -> Iterator[Node]:
+    """Every node of the plans once (plans share subexpressions by key)."""
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node.key not in seen:
+            seen.add(node.key)
+            yield node
+            stack.extend(node.inputs)
 
 
 def _fusible(node: Node) -> bool:
