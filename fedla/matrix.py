@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from uuid import uuid4
 
 import numpy as np
 import scipy.sparse as sp
@@ -237,10 +238,16 @@ class Matrix:
 
 
 # ----- constructors
+CONTENT_KEY_LIMIT = 64 * 1024**2
+"""Local matrices up to this many bytes are keyed by content, larger ones by identity."""
+
+
 def matrix(data: Any) -> Matrix:
     """A local (embedded) matrix over an ndarray or scipy sparse matrix.
 
-    1-D arrays become column vectors, as in SystemDS.
+    1-D arrays become column vectors, as in SystemDS. The lineage key hashes the content, so
+    equal data wrapped twice shares cached results; above ``CONTENT_KEY_LIMIT`` the key is unique
+    per call instead, because hashing (about 0.7 GB/s) would cost more than most work on it.
     """
     if isinstance(data, Matrix):
         return data
@@ -249,8 +256,9 @@ def matrix(data: Any) -> Matrix:
         node = Node("local", (), (), (), np.asarray(value).dtype, Partitioning.LOCAL,
                     content_key(value), value=value)
         return Matrix(node)
-    node = Node("local", (), (), value.shape, value.dtype, Partitioning.LOCAL,
-                content_key(value), value=value)
+    nbytes = value.data.nbytes if sp.issparse(value) else value.nbytes
+    key = content_key(value) if nbytes <= CONTENT_KEY_LIMIT else lineage_key("local", uuid4().hex)
+    node = Node("local", (), (), value.shape, value.dtype, Partitioning.LOCAL, key, value=value)
     return Matrix(node)
 
 

@@ -349,3 +349,18 @@ def test_independent_aggregates_share_one_round_trip(fresh_ctx: fl.Context) -> N
     assert_matches(m, A.mean(axis=0, keepdims=True))
     assert_matches(v, A.var(axis=0, keepdims=True))
     assert all(used["calls"] == 1 for used in traffic_since(fresh_ctx, before).values())
+
+
+def test_local_matrices_are_keyed_by_content_up_to_the_limit(workers: list[str]) -> None:
+    from fedla.matrix import CONTENT_KEY_LIMIT
+
+    small = _rng(10).standard_normal((20, 3))
+    assert fl.matrix(small).node.key == fl.matrix(small.copy()).node.key
+    big = np.zeros((CONTENT_KEY_LIMIT // 8 + 1, 1))
+    first, second = fl.matrix(big), fl.matrix(big)
+    assert first.node.key != second.node.key  # identity keys: no hashing of large data
+    assert float(first.sum().compute()) == 0.0
+    with fl.Context(workers=workers) as ctx:
+        X = ctx.scatter(small)
+        W = fl.matrix(np.ones((3, 1)))
+        assert_matches((X @ W).compute(), small @ np.ones((3, 1)))
