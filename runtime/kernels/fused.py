@@ -7,21 +7,23 @@ worker variables.
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
 from fedla.runtime.errors import InvalidArgumentError
+from fedla.runtime.kernels.backend import Backend
 from fedla.runtime.kernels.registry import get_kernel, kernel
 
 FUSABLE_KERNELS = ("binary", "unary", "where")
 
 
 @kernel("fused")
-def fused(xp: ModuleType, *operands: Any, program: list[dict[str, Any]]) -> Any:
+def fused(backend: Backend, *operands: Any, program: list[dict[str, Any]]) -> Any:
     """Run ``program`` over ``operands``; returns the last step's result.
 
     Parameters
     ----------
+    backend : Backend
+        Array libraries of the operands; every step runs in it.
     operands : blocks or scalars
         The chain's inputs, referred to as ``["in", i]``.
     program : list of dict
@@ -38,7 +40,7 @@ def fused(xp: ModuleType, *operands: Any, program: list[dict[str, Any]]) -> Any:
                 f"got {step!r:.80}"
             )
         args = [_argument(ref, operands, results, number) for ref in step.get("args", [])]
-        results.append(get_kernel(step["kernel"])(xp, *args, **dict(step.get("attrs", {}))))
+        results.append(get_kernel(step["kernel"])(backend, *args, **dict(step.get("attrs", {}))))
     return results[-1]
 
 

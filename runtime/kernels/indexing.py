@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
-import scipy.sparse as sp
-
 from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError
+from fedla.runtime.kernels.backend import Backend
 from fedla.runtime.kernels.registry import kernel
 
 
@@ -93,7 +91,7 @@ def _range(bounds: Sequence[int] | None, size: int, what: str, shape: tuple[int,
 
 @kernel("slice")
 def slice_block(
-    xp: ModuleType,
+    backend: Backend,
     x: Any,
     rows: Sequence[int] | None = None,
     cols: Sequence[int] | None = None,
@@ -102,8 +100,8 @@ def slice_block(
 
     Parameters
     ----------
-    xp : module
-        Array namespace of ``x``.
+    backend : Backend
+        Array libraries of ``x``.
     x : ndarray or scipy.sparse CSR of shape (n, m)
         The block.
     rows, cols : (start, stop) or None, default None
@@ -122,19 +120,19 @@ def slice_block(
     """
     shape = block_shape(x, "slice")
     index = (_range(rows, shape[0], "rows", shape), _range(cols, shape[1], "cols", shape))
-    if sp.issparse(x):
-        return sp.csr_array(canonical_csr(x)[index])
+    if backend.issparse(x):
+        return backend.sparse.csr_array(canonical_csr(x)[index])
     return x[index]
 
 
 @kernel("transpose")
-def transpose(xp: ModuleType, x: Any) -> Any:
+def transpose(backend: Backend, x: Any) -> Any:
     """Transpose a block.
 
     Parameters
     ----------
-    xp : module
-        Array namespace of ``x``.
+    backend : Backend
+        Array libraries of ``x``.
     x : ndarray or scipy.sparse CSR of shape (n, m)
         The block.
 
@@ -144,12 +142,12 @@ def transpose(xp: ModuleType, x: Any) -> Any:
         ``x.T`` (a view) for dense ``x``; a new ``csr_array`` for sparse ``x``.
     """
     block_shape(x, "transpose")
-    if sp.issparse(x):
-        return sp.csr_array(x.T)  # x.T is CSC; csr_array converts it
+    if backend.issparse(x):
+        return backend.sparse.csr_array(x.T)  # x.T is CSC; csr_array converts it
     return x.T
 
 
-def _bind(xp: ModuleType, blocks: tuple[Any, ...], axis: int, name: str) -> Any:
+def _bind(backend: Backend, blocks: tuple[Any, ...], axis: int, name: str) -> Any:
     """Concatenate ``blocks`` along ``axis`` after checking the other dimension agrees."""
     if not blocks:
         raise InvalidArgumentError(f"{name}: expected at least one block; got none")
@@ -162,21 +160,22 @@ def _bind(xp: ModuleType, blocks: tuple[Any, ...], axis: int, name: str) -> Any:
                 f"{name}: blocks of shapes {shapes[0]} and {shape} have different {what} counts "
                 f"({shapes[0][kept]} != {shape[kept]})"
             )
-    if all(sp.issparse(block) for block in blocks):
-        stack = sp.hstack if axis == 1 else sp.vstack
-        return sp.csr_array(stack(blocks, format="csr"))
-    dense = [block.toarray() if sp.issparse(block) else block for block in blocks]
-    return xp.concatenate(dense, axis=axis)
+    sparse = backend.sparse
+    if all(sparse.issparse(block) for block in blocks):
+        stack = sparse.hstack if axis == 1 else sparse.vstack
+        return sparse.csr_array(stack(blocks, format="csr"))
+    dense = [block.toarray() if sparse.issparse(block) else block for block in blocks]
+    return backend.xp.concatenate(dense, axis=axis)
 
 
 @kernel("cbind")
-def cbind(xp: ModuleType, *blocks: Any) -> Any:
+def cbind(backend: Backend, *blocks: Any) -> Any:
     """Join blocks side by side (``hstack``).
 
     Parameters
     ----------
-    xp : module
-        Array namespace of the blocks.
+    backend : Backend
+        Array libraries of the blocks.
     *blocks : ndarray or scipy.sparse CSR, each of shape (n, m_i)
         At least one block; all with the same number of rows.
 
@@ -190,17 +189,17 @@ def cbind(xp: ModuleType, *blocks: Any) -> Any:
     ShapeMismatchError
         If the row counts differ.
     """
-    return _bind(xp, blocks, axis=1, name="cbind")
+    return _bind(backend, blocks, axis=1, name="cbind")
 
 
 @kernel("rbind")
-def rbind(xp: ModuleType, *blocks: Any) -> Any:
+def rbind(backend: Backend, *blocks: Any) -> Any:
     """Stack blocks on top of each other (``vstack``).
 
     Parameters
     ----------
-    xp : module
-        Array namespace of the blocks.
+    backend : Backend
+        Array libraries of the blocks.
     *blocks : ndarray or scipy.sparse CSR, each of shape (n_i, m)
         At least one block; all with the same number of columns.
 
@@ -214,4 +213,4 @@ def rbind(xp: ModuleType, *blocks: Any) -> Any:
     ShapeMismatchError
         If the column counts differ.
     """
-    return _bind(xp, blocks, axis=0, name="rbind")
+    return _bind(backend, blocks, axis=0, name="rbind")

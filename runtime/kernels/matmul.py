@@ -8,12 +8,10 @@ every other result is a dense 2-D ndarray.
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 
-import scipy.sparse as sp
-
 from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError
+from fedla.runtime.kernels.backend import Backend
 from fedla.runtime.kernels.indexing import block_shape
 from fedla.runtime.kernels.registry import kernel
 
@@ -25,19 +23,26 @@ def _check_aligned(name: str, left: tuple[int, int], right: tuple[int, int]) -> 
         )
 
 
-def _dense(xp: ModuleType, result: Any) -> Any:
-    """Return a product as a 2-D ndarray (``csr_matrix @ x`` can yield ``np.matrix``)."""
-    return xp.asarray(result.toarray() if sp.issparse(result) else result)
+def _dense(backend: Backend, result: Any) -> Any:
+    """Return a product as a 2-D dense array (``csr_matrix @ x`` can yield ``np.matrix``)."""
+    return backend.xp.asarray(result.toarray() if backend.issparse(result) else result)
+
+
+def _product(backend: Backend, a: Any, b: Any) -> Any:
+    """``a @ b``: ``xp.matmul`` for two dense blocks, scipy's ``@`` when one is sparse."""
+    if backend.issparse(a) or backend.issparse(b):
+        return a @ b
+    return backend.xp.matmul(a, b)
 
 
 @kernel("matmul")
-def matmul(xp: ModuleType, a: Any, b: Any) -> Any:
+def matmul(backend: Backend, a: Any, b: Any) -> Any:
     """Matrix product ``a @ b``.
 
     Parameters
     ----------
-    xp : module
-        Array namespace of the operands.
+    backend : Backend
+        Array libraries of the operands.
     a : ndarray or scipy.sparse CSR of shape (n, k)
         Left operand.
     b : ndarray or scipy.sparse CSR of shape (k, m)
@@ -54,19 +59,19 @@ def matmul(xp: ModuleType, a: Any, b: Any) -> Any:
         If the inner dimensions differ.
     """
     _check_aligned("matmul", block_shape(a, "matmul"), block_shape(b, "matmul"))
-    if sp.issparse(a) and sp.issparse(b):
-        return sp.csr_array(a @ b)
-    return _dense(xp, a @ b)
+    if backend.issparse(a) and backend.issparse(b):
+        return backend.sparse.csr_array(a @ b)
+    return _dense(backend, _product(backend, a, b))
 
 
 @kernel("tsmm")
-def tsmm(xp: ModuleType, x: Any, left: bool = True) -> Any:
+def tsmm(backend: Backend, x: Any, left: bool = True) -> Any:
     """Transpose-self matrix product ``x.T @ x`` (``left``) or ``x @ x.T``.
 
     Parameters
     ----------
-    xp : module
-        Array namespace of ``x``.
+    backend : Backend
+        Array libraries of ``x``.
     x : ndarray or scipy.sparse CSR of shape (n, m)
         The block.
     left : bool, default True
@@ -81,23 +86,23 @@ def tsmm(xp: ModuleType, x: Any, left: bool = True) -> Any:
     Notes
     -----
     For dense ``x`` both operands are the same buffer, one of them a transposed view, which
-    numpy hands to BLAS ``syrk`` (half the flops of ``gemm``, no copy of ``x``).
+    numpy's ``matmul`` hands to BLAS ``syrk`` (half the flops of ``gemm``, no copy of ``x``).
     """
     block_shape(x, "tsmm")
     if not isinstance(left, bool):
         raise InvalidArgumentError(f"tsmm: left must be True or False; got {left!r} instead")
-    product = x.T @ x if left else x @ x.T
-    return _dense(xp, product)
+    product = _product(backend, x.T, x) if left else _product(backend, x, x.T)
+    return _dense(backend, product)
 
 
 @kernel("mmchain")
-def mmchain(xp: ModuleType, x: Any, v: Any, w: Any = None) -> Any:
+def mmchain(backend: Backend, x: Any, v: Any, w: Any = None) -> Any:
     """Matrix-multiplication chain ``x.T @ (x @ v)`` or ``x.T @ (w * (x @ v))``.
 
     Parameters
     ----------
-    xp : module
-        Array namespace of the operands.
+    backend : Backend
+        Array libraries of the operands.
     x : ndarray or scipy.sparse CSR of shape (n, m)
         The data block.
     v : ndarray of shape (m, k)
@@ -122,7 +127,7 @@ def mmchain(xp: ModuleType, x: Any, v: Any, w: Any = None) -> Any:
     """
     shape = block_shape(x, "mmchain")
     _check_aligned("mmchain", shape, block_shape(v, "mmchain"))
-    q = x @ _dense(xp, v)
+    q = _product(backend, x, _dense(backend, v))
     if w is not None:
         w_shape = block_shape(w, "mmchain")
         if w_shape != (shape[0], 1):
@@ -130,5 +135,5 @@ def mmchain(xp: ModuleType, x: Any, v: Any, w: Any = None) -> Any:
                 f"mmchain: w must be a column of shape ({shape[0]}, 1) to weight the rows of x "
                 f"of shape {shape}; got {w_shape} instead"
             )
-        q = _dense(xp, w) * _dense(xp, q)
-    return _dense(xp, x.T @ q)
+        q = _dense(backend, w) * _dense(backend, q)
+    return _dense(backend, _product(backend, x.T, q))

@@ -11,6 +11,11 @@ Shapes follow numpy's ``keepdims``: axis None gives 0-d partials and a numpy sca
 (1, m), axis 1 gives (n, 1). Sparse blocks count their implicit zeros, give dense results and are
 never densified; NaN propagates as in numpy (``argmax``/``argmin`` pick the first NaN).
 
+Dense blocks are reduced with the backend's array-API namespace. Two narrow fallbacks keep numpy's
+results where the standard is stricter: bool blocks are summed as int64 (numpy counts the
+Trues; the array API sums numbers only), and integer and bool blocks are cast to float64 before
+``var`` subtracts their float mean.
+
 References
 ----------
 .. [1] T. F. Chan, G. H. Golub and R. J. LeVeque, "Updating formulae and a pairwise algorithm for
@@ -23,15 +28,14 @@ import functools
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError, UnknownKernelError
+from fedla.runtime.kernels.backend import Backend, backend_of
 from fedla.runtime.kernels.indexing import block_shape, canonical_csr
-from fedla.runtime.kernels.registry import array_namespace, kernel
+from fedla.runtime.kernels.registry import kernel
 
 Partial = dict[str, Any]
 
@@ -45,7 +49,7 @@ class Reduction:
     name : str
         Registry name, e.g. ``"var"``.
     partition : callable
-        ``partition(xp, x, axis, **partition_attrs) -> Partial`` for one block ``x``.
+        ``partition(backend, x, axis, **partition_attrs) -> Partial`` for one block ``x``.
     combine : callable
         ``combine(a, b) -> Partial``; associative, and ``a`` covers indices before ``b`` when
         the order matters (it does not for any reduction here).
@@ -97,27 +101,37 @@ def _check_axis(name: str, axis: Any) -> int | None:
     return int(axis)
 
 
-def _keepdims(xp: ModuleType, values: Any, axis: int | None) -> Any:
+def _keepdims(backend: Backend, values: Any, axis: int | None) -> Any:
     """Put a reduction of an (n, m) block in keepdims form: 0-d, (1, m) or (n, 1)."""
-    if sp.issparse(values):  # scipy's min/max along an axis come back sparse
+    xp = backend.xp
+    if backend.issparse(values):  # scipy's min/max along an axis come back sparse
         values = values.toarray()
     values = xp.asarray(values)  # also turns np.matrix from csr_matrix into ndarray
     if axis is None:
-        return values.reshape(())
-    return values.reshape((1, -1) if axis == 0 else (-1, 1))
+        return xp.reshape(values, ())
+    return xp.reshape(values, (1, -1) if axis == 0 else (-1, 1))
 
 
-def _reduce(xp: ModuleType, how: str, x: Any, axis: int | None, **kwargs: Any) -> Any:
+def _reduce(backend: Backend, how: str, x: Any, axis: int | None, **kwargs: Any) -> Any:
     """``sum``, ``min`` or ``max`` of a dense or sparse block, implicit zeros included."""
-    if sp.issparse(x):
+    if backend.issparse(x):
         # canonical first: scipy would otherwise sum duplicates in the caller's block in place
-        return _keepdims(xp, getattr(canonical_csr(x), how)(axis=axis, **kwargs), axis)
-    return _keepdims(xp, getattr(xp, how)(x, axis=axis, keepdims=axis is not None, **kwargs), axis)
+        return _keepdims(backend, getattr(canonical_csr(x), how)(axis=axis, **kwargs), axis)
+    reduced = getattr(backend.xp, how)(x, axis=axis, keepdims=axis is not None, **kwargs)
+    return _keepdims(backend, reduced, axis)
 
 
-def _with_data(x: Any, data: np.ndarray) -> Any:
+def _summable(backend: Backend, x: Any) -> Any:
+    """A dense bool block as int64, which numpy's sum gives; other blocks unchanged."""
+    xp = backend.xp
+    if not backend.issparse(x) and xp.isdtype(x.dtype, "bool"):
+        return xp.astype(x, xp.int64)
+    return x
+
+
+def _with_data(backend: Backend, x: Any, data: Any) -> Any:
     """Replace the stored values of canonical CSR ``x``, sharing its index arrays."""
-    return sp.csr_array((data, x.indices, x.indptr), shape=x.shape)
+    return backend.sparse.csr_array((data, x.indices, x.indptr), shape=x.shape)
 
 
 def _count(x: Any, axis: int | None) -> np.int64:
@@ -126,20 +140,26 @@ def _count(x: Any, axis: int | None) -> np.int64:
     return np.int64(n * m if axis is None else x.shape[axis])
 
 
-def _float_accumulator(dtype: np.dtype) -> type | None:
-    """float64 for integer and bool blocks, as numpy's ``mean`` and ``var`` use; else keep."""
-    return np.float64 if dtype.kind in "biu" else None
+def _float_accumulator(backend: Backend, dtype: Any) -> Any:
+    """float64 for integer and bool blocks, as numpy's ``mean`` and ``var`` use; else None."""
+    xp = backend.xp
+    return xp.float64 if xp.isdtype(dtype, ("bool", "integral")) else None
 
 
-def _isnan(xp: ModuleType, values: Any) -> Any:
-    if values.dtype.kind in "fc":
+def _isnan(xp: Any, values: Any) -> Any:
+    if xp.isdtype(values.dtype, ("real floating", "complex floating")):
         return xp.isnan(values)
-    return xp.zeros(values.shape, dtype=bool)  # isnan has no bool loop; ints are never NaN
+    return xp.zeros(values.shape, dtype=xp.bool)  # isnan has no bool loop; ints are never NaN
 
 
 def _result(value: Any) -> Any:
     """Turn a 0-d result into a numpy scalar (``np.float64``, ``np.int64``); keep blocks."""
     return value[()] if value.ndim == 0 else value
+
+
+def _shape(value: Any) -> tuple[int, ...]:
+    """Shape of a partial's statistic: ``()`` for Python and numpy scalars."""
+    return tuple(getattr(value, "shape", ()))
 
 
 def _add(*keys: str) -> Callable[[Partial, Partial], Partial]:
@@ -159,39 +179,42 @@ def _finalize_key(key: str) -> Callable[[Partial], Any]:
 # --- sum, sumsq, nnz -------------------------------------------------------------------------
 
 
-def _sum_partition(xp: ModuleType, x: Any, axis: int | None) -> Partial:
-    return {"total": _reduce(xp, "sum", x, axis)}
+def _sum_partition(backend: Backend, x: Any, axis: int | None) -> Partial:
+    return {"total": _reduce(backend, "sum", _summable(backend, x), axis)}
 
 
-def _sumsq_partition(xp: ModuleType, x: Any, axis: int | None) -> Partial:
-    if sp.issparse(x):
+def _sumsq_partition(backend: Backend, x: Any, axis: int | None) -> Partial:
+    if backend.issparse(x):
         x = canonical_csr(x)
-        return {"total": _reduce(xp, "sum", _with_data(x, np.square(x.data)), axis)}
-    return {"total": _reduce(xp, "sum", xp.square(x), axis)}
+        squares = _with_data(backend, x, backend.array_module.square(x.data))
+        return {"total": _reduce(backend, "sum", squares, axis)}
+    return {"total": _reduce(backend, "sum", backend.xp.square(_summable(backend, x)), axis)}
 
 
-def _nnz_partition(xp: ModuleType, x: Any, axis: int | None) -> Partial:
-    if sp.issparse(x):
+def _nnz_partition(backend: Backend, x: Any, axis: int | None) -> Partial:
+    xp = backend.xp
+    if backend.issparse(x):
         x = canonical_csr(x)
-        count = _reduce(xp, "sum", _with_data(x, x.data != 0), axis)  # explicit zeros do not count
+        stored = _with_data(backend, x, x.data != 0)  # explicit zeros do not count
+        count = _reduce(backend, "sum", stored, axis)
     else:
-        count = _keepdims(xp, xp.count_nonzero(x, axis=axis), axis)
-    return {"count": count.astype(xp.int64)}
+        count = _keepdims(backend, xp.count_nonzero(x, axis=axis), axis)
+    return {"count": xp.astype(count, xp.int64)}
 
 
 # --- min, max --------------------------------------------------------------------------------
 
 
-def _extreme_partition(how: str) -> Callable[[ModuleType, Any, int | None], Partial]:
-    def partition(xp: ModuleType, x: Any, axis: int | None) -> Partial:
-        return {"value": _reduce(xp, how, x, axis)}
+def _extreme_partition(how: str) -> Callable[[Backend, Any, int | None], Partial]:
+    def partition(backend: Backend, x: Any, axis: int | None) -> Partial:
+        return {"value": _reduce(backend, how, x, axis)}
 
     return partition
 
 
 def _extreme_combine(how: str) -> Callable[[Partial, Partial], Partial]:
     def combine(a: Partial, b: Partial) -> Partial:
-        xp = array_namespace(a["value"])
+        xp = backend_of(a["value"], b["value"]).xp
         return {"value": getattr(xp, how)(a["value"], b["value"])}  # NaN-propagating
 
     return combine
@@ -200,8 +223,9 @@ def _extreme_combine(how: str) -> Callable[[Partial, Partial], Partial]:
 # --- mean, var -------------------------------------------------------------------------------
 
 
-def _mean_partition(xp: ModuleType, x: Any, axis: int | None) -> Partial:
-    total = _reduce(xp, "sum", x, axis, dtype=_float_accumulator(x.dtype))
+def _mean_partition(backend: Backend, x: Any, axis: int | None) -> Partial:
+    accumulator = _float_accumulator(backend, x.dtype)
+    total = _reduce(backend, "sum", _summable(backend, x), axis, dtype=accumulator)
     return {"n": _count(x, axis), "total": total}
 
 
@@ -209,23 +233,29 @@ def _mean_finalize(partial: Partial) -> Any:
     return _result(partial["total"] / int(partial["n"]))  # a Python int keeps float32 float32
 
 
-def _var_partition(xp: ModuleType, x: Any, axis: int | None) -> Partial:
+def _var_partition(backend: Backend, x: Any, axis: int | None) -> Partial:
+    xp, am = backend.xp, backend.array_module
     n = _count(x, axis)
-    mean = _reduce(xp, "sum", x, axis, dtype=_float_accumulator(x.dtype)) / int(n)
-    if not sp.issparse(x):
-        return {"n": n, "mean": mean, "m2": _reduce(xp, "sum", xp.square(x - mean), axis)}
+    accumulator = _float_accumulator(backend, x.dtype)
+    if not backend.issparse(x):
+        if accumulator is not None:  # x - mean would mix integers and floats
+            x = xp.astype(x, accumulator)
+        mean = _reduce(backend, "sum", x, axis) / int(n)
+        return {"n": n, "mean": mean, "m2": _reduce(backend, "sum", xp.square(x - mean), axis)}
+    mean = _reduce(backend, "sum", x, axis, dtype=accumulator) / int(n)
     # m2 = sum over stored entries of (x - mean)^2 + (number of implicit zeros) * mean^2
     x = canonical_csr(x)
     if axis is None:
         mean_at = mean
     elif axis == 1:
-        mean_at = np.repeat(mean[:, 0], np.diff(x.indptr))
+        mean_at = am.repeat(mean[:, 0], am.diff(x.indptr))
     else:
         mean_at = mean[0, x.indices]
-    stored = _reduce(xp, "sum", _with_data(x, np.square(x.data - mean_at)), axis)
-    n_stored = _reduce(xp, "sum", _with_data(x, np.ones(x.data.size, dtype=np.int64)), axis)
+    stored = _reduce(backend, "sum", _with_data(backend, x, am.square(x.data - mean_at)), axis)
+    ones = am.ones(x.data.size, dtype=am.int64)
+    n_stored = _reduce(backend, "sum", _with_data(backend, x, ones), axis)
     implicit = (n - n_stored).astype(mean.dtype)  # int64 counts would promote float32 to float64
-    return {"n": n, "mean": mean, "m2": stored + implicit * np.square(mean)}
+    return {"n": n, "mean": mean, "m2": stored + implicit * am.square(mean)}
 
 
 def _var_combine(a: Partial, b: Partial) -> Partial:
@@ -254,7 +284,7 @@ def _var_finalize(partial: Partial, ddof: float = 0) -> Any:
 # --- argmax, argmin --------------------------------------------------------------------------
 
 
-def _sparse_arg(x: Any, axis: int, largest: bool) -> tuple[np.ndarray, np.ndarray]:
+def _sparse_arg(backend: Backend, x: Any, axis: int, largest: bool) -> tuple[Any, Any]:
     """Index and value of the first maximum (minimum) of each row or column of a sparse block.
 
     Vectorised over lines; scipy's own ``argmax`` loops in Python over lines and ignores NaN.
@@ -262,42 +292,44 @@ def _sparse_arg(x: Any, axis: int, largest: bool) -> tuple[np.ndarray, np.ndarra
     lower index; the lowest implicit zero of a line is its first column missing from the sorted
     indices.
     """
+    am = backend.array_module
     x = canonical_csr(x)
     lines = x if axis == 1 else x.tocsc()  # CSC of a canonical CSR is canonical too
     n_lines, length = (x.shape[0], x.shape[1]) if axis == 1 else (x.shape[1], x.shape[0])
     indptr, indices, data = lines.indptr, lines.indices, lines.data
-    counts = np.diff(indptr)
-    index = np.zeros(n_lines, dtype=np.int64)  # an empty line's first zero is at 0
-    value = np.zeros(n_lines, dtype=x.dtype)
-    filled = np.flatnonzero(counts)
+    counts = am.diff(indptr)
+    index = am.zeros(n_lines, dtype=am.int64)  # an empty line's first zero is at 0
+    value = am.zeros(n_lines, dtype=x.dtype)
+    filled = am.flatnonzero(counts)
     if filled.size == 0:
         return index, value
     starts = indptr[filled]
-    extreme = (np.maximum if largest else np.minimum).reduceat(data, starts)  # NaN wins
-    line_of = np.repeat(np.arange(n_lines), counts)
-    extreme_at = np.zeros(n_lines, dtype=x.dtype)
+    extreme = (am.maximum if largest else am.minimum).reduceat(data, starts)  # NaN wins
+    line_of = am.repeat(am.arange(n_lines), counts)
+    extreme_at = am.zeros(n_lines, dtype=x.dtype)
     extreme_at[filled] = extreme
     extreme_at = extreme_at[line_of]
-    hits = np.flatnonzero((data == extreme_at) | (_isnan(np, data) & _isnan(np, extreme_at)))
-    best = indices[hits[np.unique(line_of[hits], return_index=True)[1]]]
-    position = np.arange(data.size) - indptr[line_of]
-    first_gap = np.minimum(
-        np.minimum.reduceat(np.where(indices != position, position, length), starts),
+    both_nan = _isnan(backend.xp, data) & _isnan(backend.xp, extreme_at)
+    hits = am.flatnonzero((data == extreme_at) | both_nan)
+    best = indices[hits[am.unique(line_of[hits], return_index=True)[1]]]
+    position = am.arange(data.size) - indptr[line_of]
+    first_gap = am.minimum(
+        am.minimum.reduceat(am.where(indices != position, position, length), starts),
         counts[filled],
     )
     zero = x.dtype.type(0)
-    beats = np.greater if largest else np.less
+    beats = am.greater if largest else am.less
     # a NaN extreme is never beaten: every comparison with NaN is False
     zero_wins = (first_gap < length) & (
         beats(zero, extreme) | ((extreme == zero) & (first_gap < best))
     )
-    index[filled] = np.where(zero_wins, first_gap, best)
-    value[filled] = np.where(zero_wins, zero, extreme)
+    index[filled] = am.where(zero_wins, first_gap, best)
+    value[filled] = am.where(zero_wins, zero, extreme)
     return index, value
 
 
 def _arg_partition(largest: bool, name: str) -> Callable[..., Partial]:
-    def partition(xp: ModuleType, x: Any, axis: int | None, offset: int = 0) -> Partial:
+    def partition(backend: Backend, x: Any, axis: int | None, offset: int = 0) -> Partial:
         if axis is None:
             raise InvalidArgumentError(
                 f"{name}: axis must be 0 or 1; got None instead (a flat index over a federated "
@@ -308,14 +340,15 @@ def _arg_partition(largest: bool, name: str) -> Callable[..., Partial]:
                 f"{name}: offset must be an integer >= 0 (the block's first global index along "
                 f"axis {axis}); got {offset!r} instead"
             )
-        if sp.issparse(x):
-            index, value = _sparse_arg(x, axis, largest)
-            index, value = _keepdims(xp, index, axis), _keepdims(xp, value, axis)
+        xp = backend.xp
+        if backend.issparse(x):
+            index, value = _sparse_arg(backend, x, axis, largest)
+            index, value = _keepdims(backend, index, axis), _keepdims(backend, value, axis)
         else:
             arg = xp.argmax if largest else xp.argmin
             index = arg(x, axis=axis, keepdims=True)
             value = xp.take_along_axis(x, index, axis=axis)
-        return {"index": index.astype(xp.int64) + offset, "value": value}
+        return {"index": xp.astype(index, xp.int64) + offset, "value": value}
 
     return partition
 
@@ -323,7 +356,7 @@ def _arg_partition(largest: bool, name: str) -> Callable[..., Partial]:
 def _arg_combine(largest: bool) -> Callable[[Partial, Partial], Partial]:
     def combine(a: Partial, b: Partial) -> Partial:
         # numpy's rule: the first NaN wins, else the best value, ties going to the lower index
-        xp = array_namespace(a["value"])
+        xp = backend_of(a["value"], b["value"]).xp
         a_nan, b_nan = _isnan(xp, a["value"]), _isnan(xp, b["value"])
         lower = b["index"] < a["index"]
         beats = xp.greater if largest else xp.less
@@ -401,14 +434,14 @@ def get_reduction(name: str) -> Reduction:
 
 @kernel("reduce_partial")
 def reduce_partial(
-    xp: ModuleType, x: Any, reduction: str, axis: int | None = None, **attrs: Any
+    backend: Backend, x: Any, reduction: str, axis: int | None = None, **attrs: Any
 ) -> Partial:
     """Summarise one block for a reduction that the coordinator finishes.
 
     Parameters
     ----------
-    xp : module
-        Array namespace of ``x``.
+    backend : Backend
+        Array libraries of ``x``.
     x : ndarray or scipy.sparse CSR of shape (n, m)
         The block.
     reduction : str
@@ -435,19 +468,19 @@ def reduce_partial(
     spec = get_reduction(reduction)
     partition_attrs, _ = spec.split_attrs(attrs)
     block_shape(x, reduction)
-    return spec.partition(xp, x, _check_axis(reduction, axis), **partition_attrs)
+    return spec.partition(backend, x, _check_axis(reduction, axis), **partition_attrs)
 
 
 @kernel("reduce")
 def reduce_block(
-    xp: ModuleType, x: Any, reduction: str, axis: int | None = None, **attrs: Any
+    backend: Backend, x: Any, reduction: str, axis: int | None = None, **attrs: Any
 ) -> Any:
     """Reduce one block completely: ``finalize(partition(x))``.
 
     Parameters
     ----------
-    xp : module
-        Array namespace of ``x``.
+    backend : Backend
+        Array libraries of ``x``.
     x : ndarray or scipy.sparse CSR of shape (n, m)
         The block.
     reduction : str
@@ -474,7 +507,7 @@ def reduce_block(
     spec = get_reduction(reduction)
     partition_attrs, finalize_attrs = spec.split_attrs(attrs)
     block_shape(x, reduction)
-    partial = spec.partition(xp, x, _check_axis(reduction, axis), **partition_attrs)
+    partial = spec.partition(backend, x, _check_axis(reduction, axis), **partition_attrs)
     return spec.finalize(partial, **finalize_attrs)
 
 
@@ -526,10 +559,11 @@ def combine_partials(reduction: str, partials: list[Partial], **attrs: Any) -> A
                 f"{sorted(partial)}"
             )
         for key, value in partial.items():
-            if np.shape(value) != np.shape(first[key]):
+            shape, first_shape = _shape(value), _shape(first[key])
+            if shape != first_shape:
                 raise ShapeMismatchError(
-                    f"{reduction}: cannot combine partials of shapes {np.shape(first[key])} and "
-                    f"{np.shape(value)}; partials combine only across blocks split along the "
+                    f"{reduction}: cannot combine partials of shapes {first_shape} and "
+                    f"{shape}; partials combine only across blocks split along the "
                     "reduced axis (concatenate per-block results otherwise)"
                 )
     return spec.finalize(functools.reduce(spec.combine, partials), **finalize_attrs)

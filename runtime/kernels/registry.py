@@ -1,14 +1,12 @@
-"""The kernel registry: name -> pure function over an array namespace."""
+"""The kernel registry: name -> pure function ``fn(backend, *blocks, **attrs)``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
-import numpy as np
-
 from fedla.runtime.errors import UnknownKernelError
+from fedla.runtime.kernels.backend import backend_of
 
 KernelFn = Callable[..., Any]
 
@@ -16,7 +14,7 @@ _KERNELS: dict[str, KernelFn] = {}
 
 
 def kernel(name: str) -> Callable[[KernelFn], KernelFn]:
-    """Register ``fn(xp, *blocks, **attrs)`` under ``name``."""
+    """Register ``fn(backend, *blocks, **attrs)`` under ``name``."""
 
     def register(fn: KernelFn) -> KernelFn:
         if name in _KERNELS:
@@ -42,21 +40,11 @@ def kernel_names() -> list[str]:
     return sorted(_KERNELS)
 
 
-def array_namespace(*blocks: Any) -> ModuleType:
-    """The array module of the inputs: cupy if any block lives on a GPU, else numpy.
-
-    cupy is looked up only through the blocks' own types, so CPU-only installs never import it.
-    """
-    for block in blocks:
-        module = type(block).__module__
-        if module.startswith("cupy"):
-            import cupy  # a GPU worker already imported it to build the block
-
-            return cupy
-    return np
-
-
 def run_kernel(name: str, inputs: list[Any], attrs: dict[str, Any]) -> Any:
-    """Run kernel ``name`` on ``inputs`` with keyword ``attrs`` in the inputs' namespace."""
+    """Run kernel ``name`` on ``inputs`` with keyword ``attrs`` in the inputs' backend.
+
+    The backend comes from ``inputs`` alone (see ``backend_of``); array-valued attributes such
+    as ``mmchain``'s ``w`` must belong to the same array library.
+    """
     fn = get_kernel(name)
-    return fn(array_namespace(*inputs), *inputs, **attrs)
+    return fn(backend_of(*inputs), *inputs, **attrs)
