@@ -1,7 +1,9 @@
-"""Kernels that cut, flip and join blocks: ``slice``, ``transpose``, ``cbind``, ``rbind``.
+"""Kernels that cut, flip and join blocks: slice, transpose, cbind, rbind and assemble.
 
 A federated matrix is a grid of blocks, so these are the per-block halves of indexing and
-concatenation; the coordinator works out which block ranges to ask for. Sparse blocks stay CSR
+concatenation; the coordinator works out which block ranges to ask for. ``assemble`` is the
+receiving half of a ``Repartition``: it puts the pieces a site is sent (and the ones it kept) into
+one block by their offsets. Sparse blocks stay CSR
 (``scipy.sparse.csr_array``) whenever every input is sparse. The module also holds
 :func:`canonical_csr`, the one place that turns any sparse block into a CSR with sorted, unique
 column indices, which the elementwise and reduction kernels need before touching ``.data``,
@@ -165,7 +167,7 @@ def _bind(backend: Backend, blocks: tuple[Any, ...], axis: int, name: str) -> An
         stack = sparse.hstack if axis == 1 else sparse.vstack
         return sparse.csr_array(stack(blocks, format="csr"))
     dense = [block.toarray() if sparse.issparse(block) else block for block in blocks]
-    return backend.xp.concatenate(dense, axis=axis)
+    return backend.xp.concat(dense, axis=axis)
 
 
 @kernel("cbind")
@@ -214,3 +216,119 @@ def rbind(backend: Backend, *blocks: Any) -> Any:
         If the column counts differ.
     """
     return _bind(backend, blocks, axis=0, name="rbind")
+
+
+def _pair(value: Any, what: str) -> tuple[int, int]:
+    """``value`` as a pair of integers >= 0, or fail naming ``what``."""
+    try:
+        first, second = (operator.index(item) for item in value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            f"assemble: {what} must be a pair of integers [row, col]; got {value!r} instead"
+        ) from None
+    if first < 0 or second < 0:
+        raise InvalidArgumentError(f"assemble: {what} must be >= 0; got {value!r} instead")
+    return first, second
+
+
+def _tiles(
+    pieces: tuple[Any, ...], shape: Any, offsets: Any
+) -> tuple[tuple[int, int], list[tuple[int, int, int, int]]]:
+    """Check that the pieces tile ``shape``; return it and each piece's (row, col, n, m)."""
+    if not pieces:
+        raise InvalidArgumentError("assemble: expected at least one piece; got none")
+    rows, cols = _pair(shape, "shape")
+    if not isinstance(offsets, Sequence) or len(offsets) != len(pieces):
+        raise InvalidArgumentError(
+            f"assemble: offsets must list one [row, col] per piece ({len(pieces)}); "
+            f"got {offsets!r:.200} instead"
+        )
+    tiles = []
+    for number, (piece, offset) in enumerate(zip(pieces, offsets)):
+        row, col = _pair(offset, f"offsets[{number}]")
+        n, m = block_shape(piece, "assemble")
+        if row + n > rows or col + m > cols:
+            raise ShapeMismatchError(
+                f"assemble: piece {number} of shape {(n, m)} at offset {[row, col]} reaches "
+                f"{[row + n, col + m]}, outside the result of shape {[rows, cols]}"
+            )
+        tiles.append((row, col, n, m))
+    area = sum(n * m for _, _, n, m in tiles)
+    if area != rows * cols:
+        raise ShapeMismatchError(
+            f"assemble: the pieces cover {area} entries but the result of shape {[rows, cols]} "
+            f"has {rows * cols}; the pieces must tile it exactly (shapes and offsets: "
+            f"{[((n, m), [r, c]) for r, c, n, m in tiles]!r:.300})"
+        )
+    # equal area and no overlap (inside the bounds) leave no gap; k pieces, k^2 / 2 tests
+    for first in range(len(tiles)):
+        r0, c0, n0, m0 = tiles[first]
+        for second in range(first + 1, len(tiles)):
+            r1, c1, n1, m1 = tiles[second]
+            if r0 < r1 + n1 and r1 < r0 + n0 and c0 < c1 + m1 and c1 < c0 + m0:
+                raise ShapeMismatchError(
+                    f"assemble: piece {second} of shape {(n1, m1)} at offset {[r1, c1]} overlaps "
+                    f"piece {first} of shape {(n0, m0)} at offset {[r0, c0]}"
+                )
+    return (rows, cols), tiles
+
+
+@kernel("assemble")
+def assemble(backend: Backend, *pieces: Any, shape: Any, offsets: Any) -> Any:
+    """Put pieces together into one block by their top-left corners (for ``Repartition``).
+
+    Parameters
+    ----------
+    backend : Backend
+        Array libraries of the pieces.
+    *pieces : ndarray or scipy.sparse, each of shape (n_i, m_i)
+        At least one piece; dense and sparse may be mixed.
+    shape : [rows, cols]
+        Shape of the result.
+    offsets : list of [row, col]
+        Where each piece's top-left corner goes, one per piece. The pieces must tile the
+        result exactly: inside its bounds, no overlaps, no gaps.
+
+    Returns
+    -------
+    ndarray or scipy.sparse.csr_array of shape (rows, cols)
+        A ``csr_array`` when every piece is sparse, otherwise a dense array; the dtype is the
+        ``result_type`` of the pieces' dtypes.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If there is no piece, ``shape`` or an offset is not a pair of integers >= 0, the
+        number of offsets differs from the number of pieces, or a piece is not 2-D.
+    ShapeMismatchError
+        If a piece reaches outside the result, two pieces overlap, or the pieces leave a gap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fedla.runtime.kernels import run_kernel
+    >>> top, bottom = np.ones((1, 3)), np.zeros((2, 3))
+    >>> run_kernel("assemble", [bottom, top], {"shape": [3, 3], "offsets": [[1, 0], [0, 0]]})
+    array([[1., 1., 1.],
+           [0., 0., 0.],
+           [0., 0., 0.]])
+    """
+    (rows, cols), tiles = _tiles(pieces, shape, offsets)
+    xp, sparse = backend.xp, backend.sparse
+    dtype = xp.result_type(*(piece.dtype for piece in pieces))
+    if all(sparse.issparse(piece) for piece in pieces):
+        am = backend.array_module
+        coos = [piece.tocoo() for piece in pieces]
+        data = am.concatenate([coo.data.astype(dtype, copy=False) for coo in coos])
+        row_ids = am.concatenate(
+            [coo.row.astype(am.int64) + r for coo, (r, _, _, _) in zip(coos, tiles)]
+        )
+        col_ids = am.concatenate(
+            [coo.col.astype(am.int64) + c for coo, (_, c, _, _) in zip(coos, tiles)]
+        )
+        return sparse.csr_array((data, (row_ids, col_ids)), shape=(rows, cols))
+    result = xp.empty((rows, cols), dtype=dtype)  # every entry is written: the tiling is exact
+    for piece, (r, c, n, m) in zip(pieces, tiles):
+        dense = piece.toarray() if sparse.issparse(piece) else piece
+        result[r : r + n, c : c + m] = xp.astype(dense, dtype, copy=False)
+    return result

@@ -3,10 +3,22 @@
 Every kernel is called through ``run_kernel`` as the worker calls it, on dense blocks, on
 ``csr_array`` / ``csr_matrix`` blocks and on a non-canonical CSR (unsorted indices, duplicate
 entries, explicit zeros), over several dtypes and over 1-row and 1-column blocks.
+
+The environment variable ``FEDLA_ARRAY_API`` picks the array library of the dense blocks:
+``numpy`` (the default) or ``strict``, which hands every kernel call whose inputs are all dense
+(or scalars) ``array_api_strict`` arrays instead, checks that the result is one too, and
+compares it, converted back with ``numpy.asarray``, with the same numpy reference. Calls with a
+sparse input run on numpy/scipy in both modes. Cases the array API standard does not define
+(``bool + bool``, ``sqrt`` of integers, ``min`` of bools; see ``STRICT_GAPS``) are skipped in
+strict mode, with the reason. Run both::
+
+    python -m pytest tests/runtime/test_kernels.py
+    FEDLA_ARRAY_API=strict python -m pytest tests/runtime/test_kernels.py
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -17,6 +29,13 @@ from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError, Unkno
 from fedla.runtime.kernels import kernel_names, run_kernel
 from fedla.runtime.kernels.elementwise import BINARY_OPS, UNARY_OPS
 from fedla.runtime.kernels.reductions import REDUCTIONS, combine_partials, get_reduction
+
+ARRAY_API = os.environ.get("FEDLA_ARRAY_API", "numpy")
+if ARRAY_API not in ("numpy", "strict"):
+    raise ValueError(f"FEDLA_ARRAY_API must be 'numpy' or 'strict'; got {ARRAY_API!r} instead")
+STRICT = ARRAY_API == "strict"
+if STRICT:
+    import array_api_strict
 
 SEED = 20240611
 SHAPES = [(7, 5), (1, 5), (7, 1)]
@@ -121,6 +140,68 @@ def assert_unchanged(x, before):
         np.testing.assert_array_equal(now, then)
 
 
+# --- strict mode ------------------------------------------------------------------------------
+
+# Dtypes each op is defined for by the array API standard, where numpy accepts more.
+_REAL = ("int64", "float32", "float64")  # "real-valued": no bool
+_FLOATING = ("float32", "float64")
+STRICT_GAPS = {
+    **{("binary", op): _REAL for op in (
+        "add", "sub", "mul", "pow", "mod", "floordiv", "minimum", "maximum", "lt", "le", "gt", "ge"
+    )},
+    ("binary", "div"): _FLOATING,
+    **{("unary", op): _FLOATING for op in (
+        "sqrt", "exp", "log", "log1p", "expm1", "sin", "cos", "tan", "tanh"
+    )},
+    **{("unary", op): _REAL for op in ("neg", "abs", "sign", "round", "floor", "ceil", "square")},
+    **{("reduce", name): _REAL for name in ("min", "max", "argmax", "argmin")},
+}
+
+
+def skip_strict_gap(kernel_name, op, dtype, *operands):
+    """In strict mode, skip a case whose dense operands have a dtype the standard excludes."""
+    allowed = STRICT_GAPS.get((kernel_name, op))
+    dtype_name = np.dtype(dtype).name
+    if STRICT and allowed and dtype_name not in allowed and not any(map(sp.issparse, operands)):
+        pytest.skip(
+            f"array API defines {kernel_name} {op!r} for {'/'.join(allowed)} only; "
+            f"numpy also takes {dtype_name}"
+        )
+
+
+def to_strict(x):
+    return array_api_strict.asarray(x) if isinstance(x, np.ndarray) else x
+
+
+def from_strict(x):
+    """A strict result as numpy: arrays via ``numpy.asarray``, 0-d as a numpy scalar."""
+    if isinstance(x, dict):
+        return {key: from_strict(value) for key, value in x.items()}
+    if type(x).__module__.startswith("array_api_strict"):
+        return np.asarray(x)[()] if x.ndim == 0 else np.asarray(x)
+    return x
+
+
+def run(name, inputs, attrs, keep=False):
+    """``run_kernel`` in the mode's array library; the result comes back as numpy.
+
+    In strict mode, dense inputs (and array attributes) become array-api-strict arrays when no
+    input is sparse, and the result must be a strict array (or a dict of them). ``keep`` returns
+    it unconverted, for ``combine_partials``.
+    """
+    if not STRICT or any(map(sp.issparse, [*inputs, *attrs.values()])):
+        return run_kernel(name, inputs, attrs)
+    strict_inputs = [to_strict(x) for x in inputs]
+    if not any(type(x).__module__.startswith("array_api_strict") for x in strict_inputs):
+        return run_kernel(name, inputs, attrs)  # scalars only: nothing to run under strict
+    result = run_kernel(name, strict_inputs, {k: to_strict(v) for k, v in attrs.items()})
+    values = result.values() if isinstance(result, dict) else [result]
+    for value in values:
+        if not isinstance(value, (int, np.integer)):  # partial counts are host integers
+            assert type(value).__module__.startswith("array_api_strict"), type(value)
+    return result if keep else from_strict(result)
+
+
 def test_all_kernels_registered():
     expected = {
         "matmul",
@@ -135,6 +216,8 @@ def test_all_kernels_registered():
         "transpose",
         "cbind",
         "rbind",
+        "assemble",
+        "fused",
     }
     assert expected <= set(kernel_names())
 
@@ -154,7 +237,7 @@ def test_matmul(fmt_a, fmt_b, dtype, shapes):
     b = random_dense(shapes[1], dtype, seed=2)
     block_a, block_b = block(a, fmt_a), block(b, fmt_b)
     before_a, before_b = snapshot(block_a), snapshot(block_b)
-    result = run_kernel("matmul", [block_a, block_b], {})
+    result = run("matmul", [block_a, block_b], {})
     assert_matches(result, a @ b)
     assert_unchanged(block_a, before_a)
     assert_unchanged(block_b, before_b)
@@ -164,13 +247,13 @@ def test_matmul(fmt_a, fmt_b, dtype, shapes):
 
 def test_matmul_shape_mismatch():
     with pytest.raises(ShapeMismatchError) as info:
-        run_kernel("matmul", [np.ones((3, 4)), sp.csr_array(np.ones((5, 2)))], {})
+        run("matmul", [np.ones((3, 4)), sp.csr_array(np.ones((5, 2)))], {})
     assert str(info.value) == "matmul: shapes (3, 4) and (5, 2) are not aligned (4 != 5)"
 
 
 def test_matmul_rejects_vectors():
     with pytest.raises(InvalidArgumentError, match="2-D block"):
-        run_kernel("matmul", [np.ones((3, 4)), np.ones(4)], {})
+        run("matmul", [np.ones((3, 4)), np.ones(4)], {})
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
@@ -181,7 +264,7 @@ def test_tsmm(fmt, dtype, left, shape):
     x = random_dense(shape, dtype, seed=3)
     x_block = block(x, fmt)
     before = snapshot(x_block)
-    result = run_kernel("tsmm", [x_block], {"left": left})
+    result = run("tsmm", [x_block], {"left": left})
     assert isinstance(result, np.ndarray)
     assert_matches(result, x.T @ x if left else x @ x.T)
     assert_unchanged(x_block, before)
@@ -189,7 +272,7 @@ def test_tsmm(fmt, dtype, left, shape):
 
 def test_tsmm_rejects_non_bool_left():
     with pytest.raises(InvalidArgumentError, match="left must be True or False"):
-        run_kernel("tsmm", [np.ones((2, 2))], {"left": "yes"})
+        run("tsmm", [np.ones((2, 2))], {"left": "yes"})
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
@@ -205,7 +288,7 @@ def test_mmchain(fmt, dtype, weighted, shape):
         w = random_dense((shape[0], 1), dtype, seed=6, density=1.0)
         attrs["w"] = w
         expected = x.T @ (w * (x @ v))
-    result = run_kernel("mmchain", [block(x, fmt), v], attrs)
+    result = run("mmchain", [block(x, fmt), v], attrs)
     assert isinstance(result, np.ndarray)
     assert_matches(result, expected)
 
@@ -213,9 +296,9 @@ def test_mmchain(fmt, dtype, weighted, shape):
 def test_mmchain_shape_errors():
     x = np.ones((5, 3))
     with pytest.raises(ShapeMismatchError, match=r"mmchain: shapes \(5, 3\) and \(4, 1\)"):
-        run_kernel("mmchain", [x, np.ones((4, 1))], {})
+        run("mmchain", [x, np.ones((4, 1))], {})
     with pytest.raises(ShapeMismatchError, match=r"w must be a column of shape \(5, 1\)"):
-        run_kernel("mmchain", [x, np.ones((3, 1))], {"w": np.ones((5, 2))})
+        run("mmchain", [x, np.ones((3, 1))], {"w": np.ones((5, 2))})
 
 
 # --- binary ----------------------------------------------------------------------------------
@@ -286,12 +369,14 @@ def expected_or_error(fn, *args):
 def test_binary_matches_numpy(op, dtype, layout):
     a, b = operand(layout[0], dtype, seed=7), operand(layout[1], dtype, seed=8)
     expected, error = expected_or_error(numpy_binary(op), to_dense(a), to_dense(b))
+    if error is None:
+        skip_strict_gap("binary", op, dtype, a, b)
     with np.errstate(all="ignore"):
         if error is not None:
             with pytest.raises(error, match=f"binary '{op}'"):
-                run_kernel("binary", [a, b], {"op": op})
+                run("binary", [a, b], {"op": op})
             return
-        result = run_kernel("binary", [a, b], {"op": op})
+        result = run("binary", [a, b], {"op": op})
     assert_matches(result, expected)
 
 
@@ -328,7 +413,7 @@ SPARSE_CASES = [
 )
 def test_binary_sparsity(op, a, b, stays_sparse):
     with np.errstate(all="ignore"):
-        result = run_kernel("binary", [a, b], {"op": op})
+        result = run("binary", [a, b], {"op": op})
         expected = numpy_binary(op)(to_dense(a), to_dense(b))
     assert isinstance(result, sp.csr_array if stays_sparse else np.ndarray)
     assert_matches(result, expected)
@@ -341,15 +426,15 @@ def test_binary_does_not_modify_inputs():
     b = noncanonical_csr(random_dense((N, M), np.float64, seed=10))
     before_a, before_b = snapshot(a), snapshot(b)
     for op in ("add", "mul", "gt"):
-        run_kernel("binary", [a, b], {"op": op})
-        run_kernel("binary", [a, 2.0], {"op": op})
+        run("binary", [a, b], {"op": op})
+        run("binary", [a, 2.0], {"op": op})
     assert_unchanged(a, before_a)
     assert_unchanged(b, before_b)
 
 
 def test_binary_shape_mismatch():
     with pytest.raises(ShapeMismatchError) as info:
-        run_kernel("binary", [np.ones((3, 4)), sp.csr_array(np.ones((2, 4)))], {"op": "add"})
+        run("binary", [np.ones((3, 4)), sp.csr_array(np.ones((2, 4)))], {"op": "add"})
     message = str(info.value)
     assert message.startswith("binary 'add': shapes (3, 4) and (2, 4) do not broadcast")
     assert "3 != 2 along axis 0" in message
@@ -357,7 +442,7 @@ def test_binary_shape_mismatch():
 
 def test_binary_unknown_op():
     with pytest.raises(InvalidArgumentError) as info:
-        run_kernel("binary", [np.ones((2, 2)), 1.0], {"op": "foo"})
+        run("binary", [np.ones((2, 2)), 1.0], {"op": "foo"})
     assert str(info.value).startswith(
         "binary: unknown op 'foo'; expected one of add, sub, mul, div, pow"
     )
@@ -370,10 +455,11 @@ def test_binary_unknown_op():
 )
 def test_binary_rejects_non_blocks(a, b):
     with pytest.raises(InvalidArgumentError, match="binary"):
-        run_kernel("binary", [a, b], {"op": "add"})
+        run("binary", [a, b], {"op": "add"})
 
 
 def test_binary_numpy_refusal_is_invalid_argument():
+    # numpy's own message, so numpy inputs in both modes
     with pytest.raises(InvalidArgumentError, match="binary 'sub': .*boolean subtract"):
         run_kernel("binary", [np.ones((2, 2), dtype=bool), True], {"op": "sub"})
 
@@ -401,12 +487,14 @@ def test_unary_matches_numpy(op, fmt, dtype):
     x = block(dense, fmt)
     before = snapshot(x)
     expected, error = expected_or_error(numpy_unary(op), dense)
+    if error is None:
+        skip_strict_gap("unary", op, dtype, x)
     with np.errstate(all="ignore"):
         if error is not None:
             with pytest.raises(error, match=f"unary '{op}'"):
-                run_kernel("unary", [x], {"op": op})
+                run("unary", [x], {"op": op})
             return
-        result = run_kernel("unary", [x], {"op": op})
+        result = run("unary", [x], {"op": op})
         zero_stays_zero = not np.any(numpy_unary(op)(np.zeros(1, dtype=dtype)))
     assert_matches(result, expected)
     stays_sparse = fmt != "dense" and zero_stays_zero and expected.dtype != np.float16
@@ -419,7 +507,7 @@ def test_sigmoid_is_stable(dtype):
     x = np.array([[-1000.0, -30.0, 0.0, 30.0, 1000.0]], dtype=dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        result = run_kernel("unary", [x], {"op": "sigmoid"})
+        result = run("unary", [x], {"op": "sigmoid"})
     assert result.dtype == dtype
     np.testing.assert_allclose(result, [[0.0, 9.357623e-14, 0.5, 1.0, 1.0]], rtol=1e-5, atol=0)
 
@@ -427,13 +515,13 @@ def test_sigmoid_is_stable(dtype):
 def test_round_is_half_to_even():
     x = np.array([[0.5, 1.5, 2.5, -0.5, -1.5, 0.49]])
     np.testing.assert_array_equal(
-        run_kernel("unary", [x], {"op": "round"}), [[0.0, 2.0, 2.0, -0.0, -2.0, 0.0]]
+        run("unary", [x], {"op": "round"}), [[0.0, 2.0, 2.0, -0.0, -2.0, 0.0]]
     )
 
 
 def test_unary_unknown_op():
     with pytest.raises(InvalidArgumentError, match="unary: unknown op 'cube'; expected one of neg"):
-        run_kernel("unary", [np.ones((2, 2))], {"op": "cube"})
+        run("unary", [np.ones((2, 2))], {"op": "cube"})
 
 
 # --- where -----------------------------------------------------------------------------------
@@ -452,16 +540,16 @@ WHERE_LAYOUTS = [
 def test_where_matches_numpy(dtype, layout):
     cond = operand(layout[0], np.float64, seed=12)  # nonzero (float) counts as True
     a, b = operand(layout[1], dtype, seed=13), operand(layout[2], dtype, seed=14)
-    result = run_kernel("where", [cond, a, b], {})
+    result = run("where", [cond, a, b], {})
     assert isinstance(result, np.ndarray)
     assert_matches(result, np.where(to_dense(cond), to_dense(a), to_dense(b)))
 
 
 def test_where_errors():
     with pytest.raises(ShapeMismatchError, match=r"where: shapes \(3, 2\), \(2, 2\) and scalar"):
-        run_kernel("where", [np.ones((3, 2)), np.ones((2, 2)), 0.0], {})
+        run("where", [np.ones((3, 2)), np.ones((2, 2)), 0.0], {})
     with pytest.raises(InvalidArgumentError, match="at least one operand must be a 2-D block"):
-        run_kernel("where", [True, 1.0, 0.0], {})
+        run("where", [True, 1.0, 0.0], {})
 
 
 # --- reductions ------------------------------------------------------------------------------
@@ -502,8 +590,9 @@ def reduce_attrs(name, axis, **extra):
 def test_reduce_matches_numpy(name, axis, fmt, dtype, shape):
     dense = random_dense(shape, dtype, seed=15)
     x = block(dense, fmt)
+    skip_strict_gap("reduce", name, dtype, x)
     before = snapshot(x)
-    result = run_kernel("reduce", [x], reduce_attrs(name, axis))
+    result = run("reduce", [x], reduce_attrs(name, axis))
     assert_matches(result, numpy_reduce(name, dense, axis))
     assert_unchanged(x, before)
 
@@ -542,16 +631,19 @@ def federated_reduce(name, dense, fmt, axis, how, reverse=False, **attrs):
     along = axis is None or (axis == 0) == (how == "rows")
     if along:
         partials = [
-            run_kernel(
+            run(
                 "reduce_partial",
                 [block(part, fmt)],
                 reduce_attrs(name, axis, **({"offset": start} if "arg" in name else {})),
+                keep=True,
             )
             for start, part in split(dense, how)
         ]
-        return combine_partials(name, partials[::-1] if reverse else partials, **attrs)
+        return from_strict(
+            combine_partials(name, partials[::-1] if reverse else partials, **attrs)
+        )
     results = [
-        run_kernel("reduce", [block(part, fmt)], reduce_attrs(name, axis, **attrs))
+        run("reduce", [block(part, fmt)], reduce_attrs(name, axis, **attrs))
         for _, part in split(dense, how)
     ]
     return np.concatenate(results, axis=1 - axis)
@@ -583,7 +675,7 @@ def test_nan_propagates_like_numpy(name, axis, how, fmt):
         assert_matches(federated_reduce(name, dense, fmt, axis, how), expected)
         assert_matches(federated_reduce(name, dense, fmt, axis, how, reverse=True), expected)
         assert_matches(
-            run_kernel("reduce", [block(dense, fmt)], reduce_attrs(name, axis)), expected
+            run("reduce", [block(dense, fmt)], reduce_attrs(name, axis)), expected
         )
 
 
@@ -593,15 +685,16 @@ def test_combine_is_associative(name):
     dense = random_dense((11, 7), np.int64, seed=19)
     spec = get_reduction(name)
     p0, p1, p2 = (
-        run_kernel(
+        run(
             "reduce_partial",
             [part],
             reduce_attrs(name, axis, **({"offset": start} if "arg" in name else {})),
+            keep=True,
         )
         for start, part in split(dense, "rows")
     )
-    tree = spec.finalize(spec.combine(p0, spec.combine(p1, p2)))
-    fold = combine_partials(name, [p0, p1, p2])
+    tree = from_strict(spec.finalize(spec.combine(p0, spec.combine(p1, p2))))
+    fold = from_strict(combine_partials(name, [p0, p1, p2]))
     assert_matches(tree, numpy_reduce(name, dense, axis))
     np.testing.assert_allclose(tree, fold)
 
@@ -631,28 +724,28 @@ def test_arg_reductions_break_ties_like_numpy(fmt):
         x = dense
     for name in ("argmax", "argmin"):
         for axis in (0, 1):
-            result = run_kernel("reduce", [x], reduce_attrs(name, axis, offset=10))
+            result = run("reduce", [x], reduce_attrs(name, axis, offset=10))
             assert_matches(result, numpy_reduce(name, dense, axis) + 10)
 
 
 def test_reduction_errors():
     x = np.ones((3, 2))
     with pytest.raises(UnknownKernelError, match="reduction 'median'; known reductions: sum"):
-        run_kernel("reduce", [x], {"reduction": "median"})
+        run("reduce", [x], {"reduction": "median"})
     with pytest.raises(UnknownKernelError, match="known reductions: sum, sumsq, min, max"):
         get_reduction("prod")
     with pytest.raises(InvalidArgumentError, match="axis must be None, 0 or 1; got 2"):
-        run_kernel("reduce", [x], {"reduction": "sum", "axis": 2})
+        run("reduce", [x], {"reduction": "sum", "axis": 2})
     with pytest.raises(InvalidArgumentError, match="unknown attribute.*'ddof'; expected: offset"):
-        run_kernel("reduce", [x], {"reduction": "argmax", "axis": 0, "ddof": 1})
+        run("reduce", [x], {"reduction": "argmax", "axis": 0, "ddof": 1})
     with pytest.raises(InvalidArgumentError, match="offset must be an integer >= 0"):
-        run_kernel("reduce_partial", [x], {"reduction": "argmin", "axis": 1, "offset": -1})
+        run("reduce_partial", [x], {"reduction": "argmin", "axis": 1, "offset": -1})
     with pytest.raises(InvalidArgumentError, match="ddof must be a number >= 0; got 'a'"):
-        run_kernel("reduce", [x], {"reduction": "var", "ddof": "a"})
+        run("reduce", [x], {"reduction": "var", "ddof": "a"})
     with pytest.raises(InvalidArgumentError, match="expected at least one partial"):
         combine_partials("sum", [])
     parts = [
-        run_kernel("reduce_partial", [b], {"reduction": "sum", "axis": 0})
+        run("reduce_partial", [b], {"reduction": "sum", "axis": 0})
         for b in (x, np.ones((3, 4)))
     ]
     with pytest.raises(ShapeMismatchError, match=r"partials of shapes \(1, 2\) and \(1, 4\)"):
@@ -662,12 +755,12 @@ def test_reduction_errors():
 @pytest.mark.parametrize("name", ARG_REDUCTIONS)
 def test_arg_reduction_needs_axis(name):
     with pytest.raises(InvalidArgumentError, match=f"{name}: axis must be 0 or 1; got None"):
-        run_kernel("reduce", [np.ones((2, 2))], {"reduction": name})
+        run("reduce", [np.ones((2, 2))], {"reduction": name})
 
 
 def test_reduce_partial_accepts_finalize_attrs():
     x = random_dense((5, 3), np.float64, seed=20)
-    partial = run_kernel("reduce_partial", [x], {"reduction": "var", "axis": 1, "ddof": 1})
+    partial = run("reduce_partial", [x], {"reduction": "var", "axis": 1, "ddof": 1})
     assert set(partial) == {"n", "mean", "m2"}
     assert_matches(
         combine_partials("var", [partial], ddof=1), np.var(x, axis=1, ddof=1, keepdims=True)
@@ -685,7 +778,7 @@ SLICE_IDS = ["rows-cols", "cols-only", "last-row", "all", "empty-rows"]
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 def test_slice(fmt, dtype, rows, cols):
     dense = random_dense((7, 5), dtype, seed=21)
-    result = run_kernel("slice", [block(dense, fmt)], {"rows": rows, "cols": cols})
+    result = run("slice", [block(dense, fmt)], {"rows": rows, "cols": cols})
     assert isinstance(result, np.ndarray if fmt == "dense" else sp.csr_array)
     row_slice = slice(*rows) if rows else slice(None)
     col_slice = slice(*cols) if cols else slice(None)
@@ -705,14 +798,14 @@ def test_slice(fmt, dtype, rows, cols):
 )
 def test_slice_errors(attrs, message):
     with pytest.raises(InvalidArgumentError, match=message):
-        run_kernel("slice", [np.ones((7, 5))], attrs)
+        run("slice", [np.ones((7, 5))], attrs)
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 def test_transpose(fmt, shape):
     dense = random_dense(shape, np.float64, seed=22)
-    result = run_kernel("transpose", [block(dense, fmt)], {})
+    result = run("transpose", [block(dense, fmt)], {})
     assert isinstance(result, np.ndarray if fmt == "dense" else sp.csr_array)
     assert_matches(result, dense.T)
 
@@ -731,7 +824,7 @@ def test_bind(kernel_name, dtype, fmts):
     widths = [3, 1, 2]
     shapes = [(4, w) for w in widths] if kernel_name == "cbind" else [(w, 4) for w in widths]
     parts = [random_dense(shape, dtype, seed=23 + i) for i, shape in enumerate(shapes)]
-    result = run_kernel(kernel_name, [block(p, f) for p, f in zip(parts, fmts, strict=True)], {})
+    result = run(kernel_name, [block(p, f) for p, f in zip(parts, fmts, strict=True)], {})
     all_sparse = "dense" not in fmts
     assert isinstance(result, sp.csr_array if all_sparse else np.ndarray)
     stack = np.hstack if kernel_name == "cbind" else np.vstack
@@ -744,16 +837,16 @@ def test_bind_errors():
         match=r"cbind: blocks of shapes \(3, 2\) and \(4, 1\) "
         r"have different row counts \(3 != 4\)",
     ):
-        run_kernel("cbind", [np.ones((3, 2)), sp.csr_array(np.ones((4, 1)))], {})
+        run("cbind", [np.ones((3, 2)), sp.csr_array(np.ones((4, 1)))], {})
     with pytest.raises(ShapeMismatchError, match=r"rbind: .* different column counts \(2 != 3\)"):
-        run_kernel("rbind", [np.ones((3, 2)), np.ones((3, 3))], {})
+        run("rbind", [np.ones((3, 2)), np.ones((3, 3))], {})
     with pytest.raises(InvalidArgumentError, match="rbind: expected at least one block"):
-        run_kernel("rbind", [], {})
+        run("rbind", [], {})
 
 
 def test_unknown_kernel():
     with pytest.raises(UnknownKernelError, match="unknown operation 'qr'"):
-        run_kernel("qr", [np.ones((2, 2))], {})
+        run("qr", [np.ones((2, 2))], {})
 
 
 def test_reductions_table_is_consistent():
