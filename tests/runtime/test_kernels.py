@@ -862,3 +862,113 @@ def test_reductions_table_is_consistent():
         "nnz",
     ]
     assert all(spec.name == name for name, spec in REDUCTIONS.items())
+
+
+# --- assemble --------------------------------------------------------------------------------
+
+WHOLE = np.arange(20.0).reshape(5, 4)  # the result every layout below rebuilds
+ASSEMBLE_LAYOUTS = {  # pieces as (rows, cols) ranges of WHOLE, deliberately not in order
+    "row-strips": [((2, 5), (0, 4)), ((0, 2), (0, 4))],
+    "col-strips": [((0, 5), (1, 4)), ((0, 5), (0, 1))],
+    "2x2-grid": [((2, 5), (3, 4)), ((0, 2), (0, 3)), ((2, 5), (0, 3)), ((0, 2), (3, 4))],
+    "one-piece": [((0, 5), (0, 4))],
+}
+PIECE_FORMATS = {"dense": ["dense"], "sparse": ["csr_array", "csr_noncanonical"],
+                 "mixed": ["csr_matrix", "dense"]}
+
+
+@pytest.mark.parametrize("formats", list(PIECE_FORMATS))
+@pytest.mark.parametrize("layout", list(ASSEMBLE_LAYOUTS))
+def test_assemble_layouts(layout, formats):
+    ranges = ASSEMBLE_LAYOUTS[layout]
+    cycle = PIECE_FORMATS[formats]
+    pieces = [
+        block(WHOLE[r0:r1, c0:c1], cycle[i % len(cycle)])
+        for i, ((r0, r1), (c0, c1)) in enumerate(ranges)
+    ]
+    offsets = [[r0, c0] for (r0, _), (c0, _) in ranges]
+    result = run("assemble", pieces, {"shape": [5, 4], "offsets": offsets})
+    all_sparse = all(sp.issparse(piece) for piece in pieces)
+    assert isinstance(result, sp.csr_array if all_sparse else np.ndarray)
+    assert_matches(result, WHOLE)
+
+
+def test_assemble_by_hand():
+    # [[1 2 | 7]      int64 piece at (0, 0), float32 sparse column at (0, 2),
+    #  [3 4 | 8]      a bool row at (2, 0): float64 overall, as numpy's result_type
+    #  [T F   T]]
+    pieces = [
+        np.array([[1, 2], [3, 4]], dtype=np.int64),
+        sp.csr_array(np.array([[7.0], [8.0]], dtype=np.float32)),
+        np.array([[True, False, True]]),
+    ]
+    result = run_kernel(
+        "assemble", pieces, {"shape": (3, 3), "offsets": [(0, 0), (0, 2), (2, 0)]}
+    )
+    assert_matches(result, np.array([[1.0, 2.0, 7.0], [3.0, 4.0, 8.0], [1.0, 0.0, 1.0]]))
+
+
+def test_assemble_sparse_pieces_stay_sparse_and_canonical():
+    top = sp.csr_array(np.array([[0, 5], [0, 0]], dtype=np.int64))
+    bottom = sp.csr_matrix(np.array([[6, 0]], dtype=np.int32))
+    result = run_kernel("assemble", [bottom, top], {"shape": [3, 2], "offsets": [[2, 0], [0, 0]]})
+    assert isinstance(result, sp.csr_array) and result.has_canonical_format
+    assert_matches(result, np.array([[0, 5], [0, 0], [6, 0]], dtype=np.int64))
+
+
+ONES = np.ones((2, 2))
+BAD_TILINGS = [
+    ([ONES, ONES], [2, 4], [[0, 0], [0, 1]], ShapeMismatchError,
+     r"piece 1 of shape \(2, 2\) at offset \[0, 1\] overlaps piece 0 .* at offset \[0, 0\]"),
+    ([ONES, ONES, np.ones((1, 1))], [3, 3], [[0, 0], [1, 1], [2, 0]],  # the area adds up
+     ShapeMismatchError, r"piece 1 of shape \(2, 2\) at offset \[1, 1\] overlaps piece 0"),
+    ([ONES], [2, 3], [[0, 0]], ShapeMismatchError,
+     r"the pieces cover 4 entries but the result of shape \[2, 3\] has 6"),
+    ([ONES, ONES], [2, 4], [[0, 0], [1, 2]], ShapeMismatchError,
+     r"piece 1 of shape \(2, 2\) at offset \[1, 2\] reaches \[3, 4\], outside .* \[2, 4\]"),
+    ([ONES, ONES], [2, 4], [[0, 0]], InvalidArgumentError,
+     r"offsets must list one \[row, col\] per piece \(2\); got \[\[0, 0\]\]"),
+    ([ONES], [2, 2], [[0.5, 0]], InvalidArgumentError,
+     r"offsets\[0\] must be a pair of integers \[row, col\]; got \[0.5, 0\]"),
+    ([ONES], [2, 2], [[-1, 0]], InvalidArgumentError, r"offsets\[0\] must be >= 0; got \[-1, 0\]"),
+    ([ONES], [2], [[0, 0]], InvalidArgumentError, r"shape must be a pair of integers .*got \[2\]"),
+    ([], [0, 0], [], InvalidArgumentError, "expected at least one piece; got none"),
+    ([np.ones(4)], [2, 2], [[0, 0]], InvalidArgumentError, "expected a 2-D block"),
+]
+
+
+@pytest.mark.parametrize(
+    ("pieces", "shape", "offsets", "error", "message"),
+    BAD_TILINGS,
+    ids=["overlap", "overlap-and-gap", "gap", "out-of-bounds", "too-few-offsets",
+         "float-offset", "negative-offset", "bad-shape", "no-pieces", "vector-piece"],
+)
+def test_assemble_rejects_bad_tilings(pieces, shape, offsets, error, message):
+    with pytest.raises(error, match=f"^assemble: {message}"):
+        run("assemble", pieces, {"shape": shape, "offsets": offsets})
+
+
+# --- fused -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr_array"])
+def test_fused_runs_its_steps_through_the_registry(fmt):
+    x = random_dense((N, M), np.float64, seed=24)
+    m, s = random_dense((1, M), np.float64, seed=25, density=1.0), 2.0
+    program = [  # sigmoid((x - m) / s) > 0.5
+        {"kernel": "binary", "attrs": {"op": "sub"}, "args": [["in", 0], ["in", 1]]},
+        {"kernel": "binary", "attrs": {"op": "div"}, "args": [["step", 0], ["in", 2]]},
+        {"kernel": "unary", "attrs": {"op": "sigmoid"}, "args": [["step", 1]]},
+        {"kernel": "where", "args": [["step", 2], ["step", 1], ["in", 2]]},
+    ]
+    result = run("fused", [block(x, fmt), m, s], {"program": program})
+    scaled = (x - m) / s
+    assert_matches(result, np.where(1 / (1 + np.exp(-scaled)), scaled, s))
+
+
+def test_fused_errors():
+    with pytest.raises(InvalidArgumentError, match="fused: step 0 must run one of binary"):
+        run("fused", [np.ones((2, 2))], {"program": [{"kernel": "matmul", "args": []}]})
+    with pytest.raises(InvalidArgumentError, match=r"fused: step 0 refers to \['step', 0\]"):
+        program = [{"kernel": "unary", "attrs": {"op": "neg"}, "args": [["step", 0]]}]
+        run("fused", [np.ones((2, 2))], {"program": program})
