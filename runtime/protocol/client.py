@@ -13,10 +13,9 @@ from fedla.runtime.errors import (
     FedlaError,
     RequestSkippedError,
     WorkerUnavailableError,
-    error_from_wire,
 )
 from fedla.runtime.protocol import fedla_pb2 as pb
-from fedla.runtime.protocol.codec import decode_value
+from fedla.runtime.protocol.batch_codec import decode_results, encode_batch
 from fedla.runtime.protocol.framing import (
     GRPC_OPTIONS,
     UNARY_BYTES,
@@ -26,7 +25,8 @@ from fedla.runtime.protocol.framing import (
     to_frames,
     unpack_frames,
 )
-from fedla.runtime.protocol.requests import ExecInst, Metadata, Read, Request, encode_batch
+from fedla.runtime.protocol.requests import ExecInst, Metadata, Read, Request
+from fedla.runtime.protocol.status_codes import error_from_status
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class WorkerClient:
                 f"worker {self.address} answered {len(response.responses)} responses "
                 f"to {len(requests)} requests"
             )
-        results = [_decode_response(r, response_buffers) for r in response.responses]
+        results = decode_results(response, response_buffers)
         self._count_reuse(requests, results)
         return results
 
@@ -166,32 +166,12 @@ class _ByteCounter:
         return frame
 
 
-def _decode_response(response: pb.Response, buffers: list[Any]) -> Any:
-    kind = response.WhichOneof("kind")
-    if kind == "error":
-        return error_from_wire(response.error.type, response.error.message)
-    if kind == "value":
-        return decode_value(response.value, buffers)
-    if kind == "meta":
-        meta = response.meta
-        return Metadata(
-            shape=tuple(int(n) for n in meta.shape),
-            dtype=meta.dtype,
-            sparse=meta.sparse,
-            nnz=int(meta.nnz),
-            fingerprint=meta.fingerprint,
-            reused=meta.reused,
-        )
-    return None
-
-
 def _rpc_error(address: str, exc: grpc.RpcError) -> FedlaError:
     code = exc.code() if hasattr(exc, "code") else None
     details = exc.details() if hasattr(exc, "details") else str(exc)
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return WorkerUnavailableError(f"worker {address} is unreachable: {details}")
     # The worker aborts a call only for envelope-level errors; its details name the error class.
-    type_name, _, message = (details or "").partition(": ")
-    error = error_from_wire(type_name, message or details or "")
-    error.args = (f"worker {address}: {error.args[0]}",)
+    error = error_from_status(code, details or "")
+    error.args = (f"worker {address}: {error.args[0] if error.args else details}",)
     return error
