@@ -127,7 +127,8 @@ def _write_array(array: np.ndarray, sink: Sink) -> None:
     if not array.flags.c_contiguous:
         array = array.copy(order="C")
     dtype = array.dtype.str.encode()
-    content = hashlib.blake2b(memoryview(array.reshape(-1)).cast("B"), digest_size=KEY_BYTES)
+    content = hashlib.blake2b(memoryview(array.reshape(-1)).cast("B"),  # type: ignore[arg-type]
+                              digest_size=KEY_BYTES)
     sink(b"A" + _length(len(dtype)) + dtype + _length(array.ndim))
     sink(b"".join(_length(n) for n in array.shape) + content.digest())
 
