@@ -1,25 +1,21 @@
-"""Typed errors shared by worker and coordinator, and their one mapping to gRPC status codes.
+"""Typed errors shared by worker and coordinator.
 
-A worker raises these while handling a request; the protocol sends the class name, the status
-code and the message; the client raises the same class again. Anything that is not a
-``FedlaError`` becomes ``WorkerInternalError`` (its traceback is logged at the worker, not sent).
+A worker raises these while handling a request; the protocol sends the class name, its status
+code (``protocol.status_codes``) and the message; the client raises the same class again.
+Anything that is not a ``FedlaError`` becomes ``WorkerInternalError`` (its traceback is logged at
+the worker, not sent). This module has no transport dependency: in-process sites and Spark tasks
+raise and catch the same classes.
 """
 
 from __future__ import annotations
-
-import grpc
 
 
 class FedlaError(Exception):
     """Base class of every error fedla raises on purpose."""
 
-    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
-
 
 class InvalidArgumentError(FedlaError, ValueError):
     """A request or an argument is malformed or out of range."""
-
-    code = grpc.StatusCode.INVALID_ARGUMENT
 
 
 class ShapeMismatchError(InvalidArgumentError):
@@ -33,8 +29,6 @@ class MalformedRequestError(InvalidArgumentError):
 class UnknownVariableError(FedlaError, LookupError):
     """A request names a variable that does not exist in the caller's tenant scope."""
 
-    code = grpc.StatusCode.NOT_FOUND
-
     def __str__(self) -> str:  # LookupError would quote the message like a dict key
         return str(self.args[0]) if self.args else ""
 
@@ -42,43 +36,33 @@ class UnknownVariableError(FedlaError, LookupError):
 class DataFileNotFoundError(FedlaError, FileNotFoundError):
     """A READ names a file that does not exist under the worker's data directory."""
 
-    code = grpc.StatusCode.NOT_FOUND
-
 
 class UnknownKernelError(FedlaError, NotImplementedError):
     """A request names an operation that is not in the kernel registry."""
-
-    code = grpc.StatusCode.UNIMPLEMENTED
 
 
 class AccessDeniedError(FedlaError, PermissionError):
     """The worker refuses the request (path outside the data directory, forbidden function)."""
 
-    code = grpc.StatusCode.PERMISSION_DENIED
-
 
 class ResourceLimitError(FedlaError):
     """A request exceeds a configured limit (message size, memory)."""
-
-    code = grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class RequestSkippedError(FedlaError):
     """A request was not executed because an earlier request of the same batch failed."""
 
-    code = grpc.StatusCode.ABORTED
-
 
 class WorkerUnavailableError(FedlaError, ConnectionError):
-    """The worker cannot be reached."""
+    """The worker cannot be reached, stopped answering, or the call's deadline passed."""
 
-    code = grpc.StatusCode.UNAVAILABLE
+
+class CallCancelledError(FedlaError):
+    """The caller cancelled a call that was in flight (``WorkerClient.cancel_all``)."""
 
 
 class WorkerInternalError(FedlaError):
     """The worker failed in an unexpected way; its log holds the traceback."""
-
-    code = grpc.StatusCode.INTERNAL
 
 
 ERROR_CLASSES: dict[str, type[FedlaError]] = {
@@ -95,6 +79,7 @@ ERROR_CLASSES: dict[str, type[FedlaError]] = {
         ResourceLimitError,
         RequestSkippedError,
         WorkerUnavailableError,
+        CallCancelledError,
         WorkerInternalError,
     )
 }

@@ -1,17 +1,14 @@
-"""The six federated request types as plain Python objects, and their encoding.
+"""The six federated request types and the worker's ``Metadata`` as plain Python objects.
 
-Coordinators build these and hand a list of them to ``WorkerClient.execute``; the worker decodes
-the wire form itself (``worker.request_handler``), request by request, so one bad request fails
-alone.
+Coordinators build these and hand a list of them to ``WorkerClient.execute``, or, for a site in
+their own process, straight to ``RequestHandler.handle``. Nothing here knows the wire:
+``batch_codec`` turns them into protobuf and back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-
-from fedla.runtime.protocol import fedla_pb2 as pb
-from fedla.runtime.protocol.codec import Encoder
 
 
 @dataclass(frozen=True)
@@ -95,53 +92,20 @@ class Metadata:
     reused: bool = False
 
 
-def encode_batch(tenant: str, requests: list[Request]) -> tuple[pb.BatchRequest, list[memoryview]]:
-    """Encode ``requests`` for ``tenant``; returns the envelope and its out-of-line buffers."""
-    encoder = Encoder()
-    messages = [_encode_request(encoder, request) for request in requests]
-    envelope = pb.BatchRequest(
-        tenant=tenant,
-        requests=messages,
-        buffer_sizes=[len(buffer) for buffer in encoder.buffers],
-    )
-    return envelope, encoder.buffers
-
-
-def _encode_request(encoder: Encoder, request: Request) -> pb.Request:
+def describe(request: Request) -> str:
+    """A short label of ``request`` for messages and logs, e.g. ``EXEC_INST 'tsmm' -> 'G'``."""
     if isinstance(request, Read):
-        return pb.Request(
-            read=pb.Read(
-                var=request.var, path=request.path, format=request.format, options=request.options
-            )
-        )
+        return f"READ {request.path!r} -> {request.var!r}"
     if isinstance(request, Put):
-        return pb.Request(put=pb.Put(var=request.var, value=encoder.value(request.value)))
+        return f"PUT -> {request.var!r}"
     if isinstance(request, Get):
-        return pb.Request(get=pb.Get(var=request.var))
+        return f"GET {request.var!r}"
     if isinstance(request, ExecInst):
-        return pb.Request(
-            exec_inst=pb.ExecInst(
-                op=request.op,
-                inputs=[_encode_operand(encoder, operand) for operand in request.inputs],
-                attrs={key: encoder.value(value) for key, value in request.attrs.items()},
-                output=request.output,
-            )
-        )
+        return f"EXEC_INST {request.op!r} -> {request.output!r}"
     if isinstance(request, ExecUdf):
-        return pb.Request(
-            exec_udf=pb.ExecUdf(
-                function=request.function,
-                inputs=[_encode_operand(encoder, operand) for operand in request.inputs],
-                attrs={key: encoder.value(value) for key, value in request.attrs.items()},
-                outputs=list(request.outputs),
-            )
-        )
+        return f"EXEC_UDF {request.function!r}"
     if isinstance(request, Clear):
-        return pb.Request(clear=pb.Clear(vars=list(request.vars), all=request.all))
-    raise TypeError(f"not a fedla request: {request!r}")
-
-
-def _encode_operand(encoder: Encoder, operand: Operand) -> pb.Operand:
-    if isinstance(operand, Literal):
-        return pb.Operand(literal=encoder.value(operand.value))
-    return pb.Operand(var=operand)
+        return "CLEAR"
+    raise TypeError(
+        f"not a fedla request: {request!r:.80}; expected Read, Put, Get, ExecInst, ExecUdf or Clear"
+    )

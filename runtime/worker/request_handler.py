@@ -10,13 +10,12 @@ results through its ``LineageCache`` (a repeated computation is a lookup); see `
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import hashlib
 import importlib
 import inspect
 import logging
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,14 +32,26 @@ from fedla.runtime.errors import (
 )
 from fedla.runtime.kernels import get_kernel
 from fedla.runtime.lineage_cache import LineageCache
-from fedla.runtime.protocol import fedla_pb2 as pb
-from fedla.runtime.protocol.codec import Encoder, decode_value
+from fedla.runtime.protocol.requests import (
+    Clear,
+    ExecInst,
+    ExecUdf,
+    Get,
+    Literal,
+    Metadata,
+    Operand,
+    Put,
+    Read,
+    Request,
+    describe,
+)
 from fedla.runtime.worker.data_reader import (
     data_format,
     file_fingerprint,
     read_matrix,
     resolve_data_path,
 )
+from fedla.runtime.worker.principal import Principal
 from fedla.runtime.worker.read_cache import ReadCache
 from fedla.runtime.worker.tenant_scope import TenantRegistry, TenantScope
 from fedla.runtime.worker.variables import (
@@ -49,7 +60,6 @@ from fedla.runtime.worker.variables import (
     PinnedVariable,
     ReadVariable,
     Variable,
-    array_digest,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -83,84 +93,109 @@ class WorkerConfig:
 
 
 class RequestHandler:
-    """Runs batches of decoded envelopes against the worker's tenant scopes and caches."""
+    """Runs batches of decoded requests against the worker's tenant scopes and caches.
+
+    The gRPC servicer calls ``handle`` with what it decoded; a site in the coordinator's own
+    process and a Spark task call it directly.
+    """
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
         self.read_cache = ReadCache()
         self.lineage_cache = LineageCache(config.cache_bytes)
 
-    def handle_batch(
-        self, batch: pb.BatchRequest, buffers: list[np.ndarray]
-    ) -> tuple[pb.BatchResponse, list[memoryview]]:
-        """Execute ``batch`` and return the response envelope with its out-of-line buffers."""
-        encoder = Encoder()
+    def handle(
+        self, principal: Principal, requests: list[Request | FedlaError]
+    ) -> list[Metadata | Any | None | FedlaError]:
+        """Execute ``requests`` in order in ``principal``'s tenant scope.
+
+        Parameters
+        ----------
+        principal : Principal
+            The caller; its tenant's scope holds every variable the batch names.
+        requests : list of Request or FedlaError
+            Decoded requests; an error stands for a request that did not decode and fails in
+            its slot.
+
+        Returns
+        -------
+        list
+            One result per request, never raised: ``Metadata`` for READ, PUT and EXEC_INST, the
+            value for GET and for EXEC_UDF without outputs, ``None`` for CLEAR and EXEC_UDF with
+            outputs, and a ``FedlaError`` for a request that failed; the requests after a
+            failure are not run and get ``RequestSkippedError``. The error messages name the
+            request (``request #2 EXEC_INST 'tsmm' -> 'G': ...``) and the cause.
+        """
+        try:
+            scope = self.config.tenants.scope(principal.tenant)
+        except FedlaError as exc:
+            return [exc for _ in requests]
+        results: list[Metadata | Any | None | FedlaError] = []
         held: list[DerivedVariable] = []  # results kept for later requests of this batch
-        responses: list[pb.Response] = []
         failed: int | None = None
         try:
-            scope = self.config.tenants.scope(batch.tenant)
-        except FedlaError as exc:
-            scope, failed = None, -1
-            responses = [_error_response(exc) for _ in batch.requests]
-        for index, request in enumerate(batch.requests):
-            if scope is None:
-                break
-            label = _label(index, request)
-            if failed is not None:
-                skipped = RequestSkippedError(
-                    f"{label} was not executed because request #{failed} failed"
-                )
-                responses.append(_error_response(skipped))
-                continue
-            try:
-                _LOGGER.debug("tenant %s: %s", batch.tenant, label)
-                responses.append(self._handle(scope, request, buffers, encoder, held))
-            except FedlaError as exc:
-                failed = index
-                responses.append(_error_response(type(exc)(f"{label}: {exc}")))
-            except Exception as exc:  # noqa: BLE001 - the worker must answer and keep serving
-                failed = index
-                _LOGGER.exception("tenant %s: %s failed unexpectedly", batch.tenant, label)
-                error = WorkerInternalError(f"{label}: {type(exc).__name__}: {exc}")
-                responses.append(_error_response(error))
-        for variable in held:
-            variable.release()
-        envelope = pb.BatchResponse(
-            responses=responses, buffer_sizes=[len(b) for b in encoder.buffers]
-        )
-        return envelope, encoder.buffers
+            for index, request in enumerate(requests):
+                if failed is not None:
+                    label = _label(index, request)
+                    results.append(RequestSkippedError(
+                        f"{label} was not executed because request #{failed} failed"
+                    ))
+                elif isinstance(request, FedlaError):  # labelled by the decoder
+                    failed = index
+                    results.append(request)
+                else:
+                    results.append(self._run(principal, scope, index, request, held))
+                    if isinstance(results[-1], FedlaError):
+                        failed = index
+        finally:
+            for variable in held:
+                variable.release()
+        return results
 
-    def _handle(
+    def _run(
         self,
+        principal: Principal,
         scope: TenantScope,
-        request: pb.Request,
-        buffers: list[np.ndarray],
-        encoder: Encoder,
+        index: int,
+        request: Request,
         held: list[DerivedVariable],
-    ) -> pb.Response:
-        kind = request.WhichOneof("kind")
-        if kind == "read":
-            return self._read(scope, request.read)
-        if kind == "put":
-            value = decode_value(request.put.value, buffers)
-            scope.put(request.put.var, PinnedVariable(value))
-            return pb.Response(meta=_metadata(value))
-        if kind == "get":
-            return pb.Response(value=encoder.value(scope.get(request.get.var).value()))
-        if kind == "exec_inst":
-            return self._exec_inst(scope, request.exec_inst, buffers, held)
-        if kind == "exec_udf":
-            return self._exec_udf(scope, request.exec_udf, buffers, encoder)
-        if kind == "clear":
-            if request.clear.all:
+    ) -> Metadata | Any | None | FedlaError:
+        """One request's result, or its error labelled with the request."""
+        label = _label(index, request)
+        try:
+            _LOGGER.debug("tenant %s: %s", principal.tenant, label)
+            return self._execute(scope, request, held)
+        except FedlaError as exc:
+            return type(exc)(f"{label}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the worker must answer and keep serving
+            _LOGGER.exception("tenant %s: %s failed unexpectedly", principal.tenant, label)
+            return WorkerInternalError(f"{label}: {type(exc).__name__}: {exc}")
+
+    def _execute(
+        self, scope: TenantScope, request: Request, held: list[DerivedVariable]
+    ) -> Metadata | Any | None:
+        if isinstance(request, Read):
+            return self._read(scope, request)
+        if isinstance(request, Put):
+            scope.put(request.var, PinnedVariable(request.value))
+            return _metadata(request.value)
+        if isinstance(request, Get):
+            return scope.get(request.var).value()
+        if isinstance(request, ExecInst):
+            return self._exec_inst(scope, request, held)
+        if isinstance(request, ExecUdf):
+            return self._exec_udf(scope, request)
+        if isinstance(request, Clear):
+            if request.all:
                 scope.drop_all()
             else:
-                scope.drop(list(request.clear.vars))
-            return pb.Response(done=pb.Empty())
-        raise InvalidArgumentError("request has no type; expected READ, PUT, GET, EXEC or CLEAR")
+                scope.drop(list(request.vars))
+            return None
+        raise InvalidArgumentError(
+            f"{request!r:.80} is not a request; expected Read, Put, Get, ExecInst, ExecUdf or Clear"
+        )
 
-    def _read(self, scope: TenantScope, read: pb.Read) -> pb.Response:
+    def _read(self, scope: TenantScope, read: Read) -> Metadata:
         path = resolve_data_path(self.config.data_dir, read.path)
         fmt = data_format(path, read.format)
         options = dict(read.options)
@@ -170,44 +205,32 @@ class RequestHandler:
         )
         scope.put(read.var, ReadVariable(loaded))
         meta = _metadata(loaded.value, count_nonzero=True)
-        meta.fingerprint = fingerprint
-        meta.reused = reused
-        return pb.Response(meta=meta)
+        return dataclasses.replace(meta, fingerprint=fingerprint, reused=reused)
 
     def _exec_inst(
-        self,
-        scope: TenantScope,
-        inst: pb.ExecInst,
-        buffers: list[np.ndarray],
-        held: list[DerivedVariable],
-    ) -> pb.Response:
+        self, scope: TenantScope, inst: ExecInst, held: list[DerivedVariable]
+    ) -> Metadata:
         kernel = get_kernel(inst.op)  # an unknown op fails before its inputs are looked up
-        inputs = [_input(scope, operand, buffers) for operand in inst.inputs]
-        attrs = {key: decode_value(value, buffers) for key, value in inst.attrs.items()}
+        inputs = [_input(scope, operand) for operand in inst.inputs]
+        attrs = dict(inst.attrs)
         # Kernels are called as fn(xp, *inputs, **attrs); xp is not an input of the request.
         # Only the arity and names are checked here, so no input value needs computing.
         _check_arguments(kernel, f"operation {inst.op!r}", [None, *inputs], attrs, skip=1)
-        variable = DerivedVariable(
-            inst.op, attrs, _digest(inst.attrs), inputs, self.lineage_cache, scope.tenant
-        )
+        variable = DerivedVariable(inst.op, attrs, inputs, self.lineage_cache, scope.tenant)
         result, reused = variable.hold()
         held.append(variable)
         scope.put(inst.output, variable)
-        meta = _metadata(result)
-        meta.reused = reused
-        return pb.Response(meta=meta)
+        return dataclasses.replace(_metadata(result), reused=reused)
 
-    def _exec_udf(
-        self, scope: TenantScope, udf: pb.ExecUdf, buffers: list[np.ndarray], encoder: Encoder
-    ) -> pb.Response:
+    def _exec_udf(self, scope: TenantScope, udf: ExecUdf) -> Any:
         function = self._allowed_function(udf.function)
-        inputs = [_value(_input(scope, operand, buffers)) for operand in udf.inputs]
-        attrs = {key: decode_value(value, buffers) for key, value in udf.attrs.items()}
+        inputs = [_value(_input(scope, operand)) for operand in udf.inputs]
+        attrs = dict(udf.attrs)
         _check_arguments(function, f"function {udf.function!r}", inputs, attrs)
         result = function(*inputs, **attrs)
         outputs = list(udf.outputs)
         if not outputs:
-            return pb.Response(value=encoder.value(result))
+            return result
         values = [result] if len(outputs) == 1 else result
         if not isinstance(values, (list, tuple)) or len(values) != len(outputs):
             raise InvalidArgumentError(
@@ -215,26 +238,7 @@ class RequestHandler:
             )
         for name, value in zip(outputs, values):
             scope.put(name, PinnedVariable(value))
-        return pb.Response(done=pb.Empty())
-
-    def status(self) -> pb.WorkerStatus:
-        """Tenants, variables and cache figures, for ``fedla status``."""
-        tenants = [
-            pb.TenantStatus(
-                tenant_hint=hashlib.blake2b(scope.tenant.encode(), digest_size=4).hexdigest(),
-                variables=len(scope.names()),
-                held_bytes=scope.held_bytes(),
-                idle_seconds=time.monotonic() - scope.last_used,
-            )
-            for scope in self.config.tenants.tenants()
-        ]
-        return pb.WorkerStatus(
-            data_dir=str(self.config.data_dir.resolve()),
-            tenants=tenants,
-            read_cache=pb.CacheStatus(**self.read_cache.stats()),
-            lineage_cache=pb.CacheStatus(**self.lineage_cache.stats()),
-            tenant_timeout_seconds=self.config.tenant_timeout,
-        )
+        return None
 
     def _allowed_function(self, reference: str) -> Any:
         module_name, sep, name = reference.partition(":")
@@ -300,65 +304,30 @@ def _check_arguments(
         ) from None
 
 
-def _input(
-    scope: TenantScope, operand: pb.Operand, buffers: list[np.ndarray]
-) -> Variable | LiteralInput:
-    if operand.WhichOneof("kind") == "literal":
-        value = decode_value(operand.literal, buffers)
-        if isinstance(value, np.ndarray) or sp.issparse(value):
-            # A large literal's message holds only a buffer index: digest the content itself.
-            return LiteralInput(value, array_digest(value), shared=False)
-        return LiteralInput(value, _digest_message(operand.literal), shared=True)
-    return scope.get(operand.var)
+def _input(scope: TenantScope, operand: Operand) -> Variable | LiteralInput:
+    if isinstance(operand, Literal):
+        return LiteralInput(operand.value)
+    return scope.get(operand)
 
 
 def _value(item: Variable | LiteralInput) -> Any:
     return item.value() if isinstance(item, Variable) else item.value
 
 
-def _digest_message(message: Any) -> str:
-    data = message.SerializeToString(deterministic=True)
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
-
-
-def _digest(attrs: Any) -> str:
-    """Digest of an attribute map, independent of the order the client wrote it in."""
-    digest = hashlib.blake2b(digest_size=16)
-    for key in sorted(attrs):
-        digest.update(key.encode() + b"\x00" + _digest_message(attrs[key]).encode())
-    return digest.hexdigest()
-
-
-def _metadata(value: Any, count_nonzero: bool = False) -> pb.Metadata:
+def _metadata(value: Any, count_nonzero: bool = False) -> Metadata:
     if sp.issparse(value):
-        return pb.Metadata(shape=value.shape, dtype=value.dtype.str, sparse=True, nnz=value.nnz)
+        return Metadata(
+            shape=tuple(value.shape), dtype=value.dtype.str, sparse=True, nnz=int(value.nnz)
+        )
     if isinstance(value, np.ndarray):
         nnz = int(np.count_nonzero(value)) if count_nonzero else -1
-        return pb.Metadata(shape=value.shape, dtype=value.dtype.str, nnz=nnz)
+        return Metadata(shape=value.shape, dtype=value.dtype.str, sparse=False, nnz=nnz)
     if isinstance(value, np.generic):
-        return pb.Metadata(dtype=value.dtype.str, nnz=-1)
-    return pb.Metadata(dtype=type(value).__name__, nnz=-1)
+        return Metadata(shape=(), dtype=value.dtype.str, sparse=False, nnz=-1)
+    return Metadata(shape=(), dtype=type(value).__name__, sparse=False, nnz=-1)
 
 
-def _error_response(error: FedlaError) -> pb.Response:
-    return pb.Response(
-        error=pb.Error(type=type(error).__name__, code=error.code.name, message=str(error))
-    )
-
-
-def _label(index: int, request: pb.Request) -> str:
-    kind = request.WhichOneof("kind")
-    if kind == "read":
-        return f"request #{index} READ {request.read.path!r} -> {request.read.var!r}"
-    if kind == "put":
-        return f"request #{index} PUT -> {request.put.var!r}"
-    if kind == "get":
-        return f"request #{index} GET {request.get.var!r}"
-    if kind == "exec_inst":
-        inst = request.exec_inst
-        return f"request #{index} EXEC_INST {inst.op!r} -> {inst.output!r}"
-    if kind == "exec_udf":
-        return f"request #{index} EXEC_UDF {request.exec_udf.function!r}"
-    if kind == "clear":
-        return f"request #{index} CLEAR"
-    return f"request #{index} (no type)"
+def _label(index: int, request: Request | FedlaError) -> str:
+    if isinstance(request, FedlaError):
+        return f"request #{index}"
+    return f"request #{index} {describe(request)}"

@@ -21,6 +21,18 @@ LISTENING_PREFIX = "fedla worker listening on "
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 
+KEEPALIVE_OPTIONS = [
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_ping_interval_without_data_ms", 500),
+    ("grpc.http2.max_ping_strikes", 0),
+]
+"""Accept the coordinators' keepalive pings (``protocol.client.keepalive_options``).
+
+By default a gRPC server treats pings more often than every 5 minutes while it sends no data (a
+long computation) as abuse and drops the connection after two; coordinators ping every few
+seconds to notice a frozen worker, so any rate is allowed and no ping counts as a strike.
+"""
+
 
 def create_server(
     config: WorkerConfig,
@@ -39,7 +51,7 @@ def create_server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fedla-worker"),
         # Without SO_REUSEPORT off, a second worker on a taken port would bind it too and the
         # kernel would split connections between two workers with different data.
-        options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)],
+        options=[*GRPC_OPTIONS, *KEEPALIVE_OPTIONS, ("grpc.so_reuseport", 0)],
     )
     server.add_generic_rpc_handlers((servicer.generic_handler(),))
     try:

@@ -1,13 +1,14 @@
-"""The thin gRPC servicer: reassemble frames, hand the batch to ``RequestHandler``, send back.
+"""The thin gRPC servicer: frames -> ``decode_batch`` -> ``RequestHandler.handle`` -> frames.
 
 Frames arrive as raw bytes and are parsed in ``framing``, so that bytes which are not a valid
 frame become a clear ``MalformedRequestError`` (INVALID_ARGUMENT) instead of gRPC's generic
-failure. Envelope-level errors abort the call with the status code of the error class;
-request-level errors travel inside the response.
+failure. Envelope-level errors abort the call with the status code of the error class
+(``protocol.status_codes``); request-level errors travel inside the response.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -21,6 +22,7 @@ import numpy as np
 
 from fedla.runtime.errors import FedlaError, UnknownVariableError
 from fedla.runtime.protocol import fedla_pb2 as pb
+from fedla.runtime.protocol.batch_codec import decode_batch, encode_results
 from fedla.runtime.protocol.framing import (
     UNARY_BYTES,
     from_frames,
@@ -29,6 +31,8 @@ from fedla.runtime.protocol.framing import (
     to_frames,
     unpack_frames,
 )
+from fedla.runtime.protocol.status_codes import status_code
+from fedla.runtime.worker.principal import Principal
 from fedla.runtime.worker.request_handler import RequestHandler
 
 _LOGGER = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ class WorkerServicer:
     def call(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
         """A small batch in one message; a response too large for one is left under a ticket."""
         batch, buffers = self._receive(_unpacked(raw_message), context)
-        response, out_buffers = self.handler.handle_batch(batch, buffers)
+        response, out_buffers = self._handle(batch, buffers)
         if message_size(response, out_buffers) <= UNARY_BYTES:
             return pack_message(response, out_buffers)
         ticket = secrets.token_hex(16)
@@ -65,7 +69,7 @@ class WorkerServicer:
     ) -> Iterator[bytes]:
         """Streamed batch; yields serialized response frames."""
         batch, buffers = self._receive(raw_frames, context)
-        response, out_buffers = self.handler.handle_batch(batch, buffers)
+        response, out_buffers = self._handle(batch, buffers)
         yield from to_frames(response, out_buffers)
 
     def fetch(self, raw_message: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
@@ -91,7 +95,7 @@ class WorkerServicer:
             from_frames(_unpacked(raw_message), pb.StatusRequest)
         except FedlaError as exc:
             self._abort(context, exc)
-        status = self.handler.status()
+        status = _status(self.handler)
         status.uptime_seconds = time.monotonic() - self._started
         status.rss_bytes = _resident_bytes()
         return pack_message(status, [])
@@ -108,6 +112,14 @@ class WorkerServicer:
             },
         )
 
+    def _handle(
+        self, batch: pb.BatchRequest, buffers: list[np.ndarray]
+    ) -> tuple[pb.BatchResponse, list[memoryview]]:
+        """Decode, execute and encode one batch; the caller is the envelope's tenant for now."""
+        requests = decode_batch(batch, buffers)
+        results = self.handler.handle(Principal(batch.tenant), requests)
+        return encode_results(requests, results)
+
     def _receive(
         self, raw_frames: Iterator[bytes] | Iterator[memoryview], context: grpc.ServicerContext
     ) -> tuple[pb.BatchRequest, list[np.ndarray]]:
@@ -118,7 +130,7 @@ class WorkerServicer:
 
     def _abort(self, context: grpc.ServicerContext, exc: FedlaError) -> NoReturn:
         _LOGGER.info("rejected a call from %s: %s", context.peer(), exc)
-        context.abort(exc.code, f"{type(exc).__name__}: {exc}")
+        context.abort(status_code(exc), f"{type(exc).__name__}: {exc}")
         raise AssertionError("context.abort returned")  # grpc raises; this keeps mypy honest
 
     def _expire_tickets(self) -> None:
@@ -131,6 +143,26 @@ class WorkerServicer:
 def _unpacked(raw_message: bytes) -> Iterator[memoryview]:
     """The frames of a ``Frames`` message, split lazily so errors surface inside ``_receive``."""
     yield from unpack_frames(raw_message)
+
+
+def _status(handler: RequestHandler) -> pb.WorkerStatus:
+    """Tenants, variables and cache figures, for ``fedla status``."""
+    tenants = [
+        pb.TenantStatus(
+            tenant_hint=hashlib.blake2b(scope.tenant.encode(), digest_size=4).hexdigest(),
+            variables=len(scope.names()),
+            held_bytes=scope.held_bytes(),
+            idle_seconds=time.monotonic() - scope.last_used,
+        )
+        for scope in handler.config.tenants.tenants()
+    ]
+    return pb.WorkerStatus(
+        data_dir=str(handler.config.data_dir.resolve()),
+        tenants=tenants,
+        read_cache=pb.CacheStatus(**handler.read_cache.stats()),
+        lineage_cache=pb.CacheStatus(**handler.lineage_cache.stats()),
+        tenant_timeout_seconds=handler.config.tenant_timeout,
+    )
 
 
 def _resident_bytes() -> int:

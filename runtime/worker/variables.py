@@ -5,16 +5,16 @@
 - ``DerivedVariable``: an EXEC_INST result; its value lives in the ``LineageCache`` and is
   recomputed from its operation and inputs whenever it was evicted.
 
-Every variable has a lineage key. It is computed here at the worker, from what the worker itself
-knows (file fingerprints, kernel names, attributes, inputs), never taken from a client, so one
-tenant cannot plant a value under another's key. Keys of values derived only from files and
-scalar constants are ``shared`` and may be reused across tenants; anything touched by a tenant's
-PUT data or array literals is keyed per tenant.
+Every variable has a lineage key (``fedla.runtime.lineage``). It is computed here at the worker,
+from what the worker itself knows (file fingerprints, kernel names, decoded attributes, inputs),
+never taken from a client, so one tenant cannot plant a value under another's key. A result is
+``shared`` (reusable across tenants) only when it derives purely from READs and constants without
+arrays; any array anywhere (PUT data, array literals of any ndim including 0-d, arrays inside
+attributes) makes it, and everything derived from it, per tenant.
 """
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,30 +22,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.kernels import run_kernel
+from fedla.runtime.lineage import lineage_key
 from fedla.runtime.lineage_cache import MISSING, LineageCache
 from fedla.runtime.worker.read_cache import LoadedFile
-
-
-def lineage_key(*parts: str) -> str:
-    """A 128-bit hex key of ``parts``."""
-    digest = hashlib.blake2b(digest_size=16)
-    for part in parts:
-        digest.update(part.encode())
-        digest.update(b"\x00")
-    return digest.hexdigest()
-
-
-def array_digest(value: Any) -> str:
-    """A key of an array's or CSR matrix's content: dtype, shape and bytes."""
-    digest = hashlib.blake2b(digest_size=16)
-    parts = [value.data, value.indices, value.indptr] if sp.issparse(value) else [value]
-    digest.update(repr((type(value).__name__, value.shape)).encode())
-    for part in parts:
-        array = np.ascontiguousarray(part)
-        digest.update(array.dtype.str.encode())
-        digest.update(memoryview(array.reshape(-1)).cast("B"))  # type: ignore[arg-type]
-    return digest.hexdigest()
 
 
 class Variable:
@@ -91,11 +72,9 @@ class ReadVariable(Variable):
 
 @dataclass(frozen=True)
 class LiteralInput:
-    """A constant operand of an EXEC, with the digest of its wire form."""
+    """A constant operand of an EXEC, keyed by its value."""
 
     value: Any
-    digest: str
-    shared: bool  # scalars are constants anyone may use; arrays may be a tenant's data
 
 
 @dataclass(eq=False)
@@ -104,7 +83,6 @@ class DerivedVariable(Variable):
 
     op: str
     attrs: dict[str, Any]
-    attrs_digest: str
     inputs: list[Variable | LiteralInput]
     cache: LineageCache
     tenant: str
@@ -114,9 +92,20 @@ class DerivedVariable(Variable):
     held: Any = field(init=False, default=MISSING, repr=False)
 
     def __post_init__(self) -> None:
-        keys = [item.lineage if isinstance(item, Variable) else item.digest for item in self.inputs]
-        self.lineage = lineage_key("exec", self.op, self.attrs_digest, *keys)
-        self.shared = all(item.shared for item in self.inputs)
+        keys = [
+            ("var", item.lineage) if isinstance(item, Variable) else ("literal", item.value)
+            for item in self.inputs
+        ]
+        try:
+            self.lineage = lineage_key("exec", self.op, self.attrs, keys)
+        except TypeError as exc:  # only in-process callers can pass such values
+            raise InvalidArgumentError(
+                f"operation {self.op!r}: {exc}; pass attributes and literals of those types"
+            ) from None
+        self.shared = not _holds_array(self.attrs) and all(
+            item.shared if isinstance(item, Variable) else not _holds_array(item.value)
+            for item in self.inputs
+        )
         self.cache_key = self.lineage if self.shared else lineage_key(self.tenant, self.lineage)
 
     def value(self) -> Any:
@@ -149,3 +138,14 @@ class DerivedVariable(Variable):
         result = run_kernel(self.op, inputs, self.attrs)
         self.cache.put(self.cache_key, result)
         return result, False
+
+
+def _holds_array(value: Any) -> bool:
+    """Whether ``value`` is or contains a numpy array or scalar or a sparse matrix."""
+    if isinstance(value, (np.ndarray, np.generic)) or sp.issparse(value):
+        return True
+    if isinstance(value, dict):
+        return any(_holds_array(item) for item in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds_array(item) for item in value)
+    return False

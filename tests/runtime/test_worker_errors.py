@@ -35,6 +35,7 @@ from fedla.runtime.errors import (
     WorkerInternalError,
 )
 from fedla.runtime.protocol import fedla_pb2 as pb
+from fedla.runtime.protocol.batch_codec import encode_batch
 from fedla.runtime.protocol.client import WorkerClient
 from fedla.runtime.protocol.framing import (
     GRPC_OPTIONS,
@@ -52,7 +53,6 @@ from fedla.runtime.protocol.requests import (
     Put,
     Read,
     Request,
-    encode_batch,
 )
 
 SERVICE = "/fedla.v1.Worker"
