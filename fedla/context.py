@@ -1,4 +1,4 @@
-"""``Context``: one tenant of the federated workers, and the way federated matrices are made."""
+"""``Context``: one tenant of the federated sites, and the way federated matrices are made."""
 
 from __future__ import annotations
 
@@ -8,22 +8,21 @@ import uuid
 import weakref
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
+from fedla import ops
+from fedla.executors import Executor, GrpcExecutor, InProcessExecutor
 from fedla.local_workers import LocalWorkerPool
 from fedla.matrix import Matrix, matrix
-from fedla.plan import Block, Layout, Node, Partitioning, content_key, lineage_key
-from fedla.request_batcher import RequestBatcher
+from fedla.plan import Block, Layout, Partitioning, SiteId
 from fedla.runtime.errors import FedlaError, InvalidArgumentError, ShapeMismatchError
+from fedla.runtime.lineage import content_key, lineage_key
 from fedla.runtime.lineage_cache import LineageCache
-from fedla.runtime.protocol.client import WorkerClient
-from fedla.runtime.protocol.requests import Clear, Put, Read
+from fedla.runtime.protocol.requests import Clear, Put, Read, Request
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -34,23 +33,29 @@ DEFAULT_RESULT_CACHE_BYTES = 256 * 1024**2
 
 
 class Context:
-    """A tenant: its id, persistent channels to workers, and optionally its own loopback workers.
+    """A tenant: its id, the sites it uses, and optionally its own local sites.
 
     Parameters
     ----------
     local_workers : int, optional
-        Start this many ``fedla worker`` processes on free loopback ports (the embedded default);
-        they are stopped when the context closes.
+        Start this many local sites (the embedded default): ``fedla worker`` processes on free
+        loopback ports, or with ``executor="in-process"`` request handlers in this process. They
+        stop when the context closes.
     workers : sequence of str, optional
         Addresses (``host:port``) of running workers, used by ``scatter``.
+    executor : {"grpc", "in-process"}, default "grpc"
+        How sites run: ``fedla worker`` daemons over gRPC, or ``RequestHandler`` objects in this
+        process (the same worker code without a network; for local data and tests). In-process
+        sites are named ``in-process-0`` ... and share ``data_dir``.
     data_dir : str or Path, optional
-        Data directory for the local workers (default: a fresh temporary directory).
+        Data directory of the local sites (default: a fresh temporary directory).
     tenant : str, optional
         Tenant id sent with every request (default: a random UUID).
     allow_modules : sequence of str
-        Extra packages local workers may call by reference in EXEC_UDF.
+        Extra packages local sites may call by reference in EXEC_UDF.
     timeout : float, optional
-        Seconds a call to a worker may take before failing.
+        Overall deadline in seconds for one call to a worker; by default none. A worker that
+        stops answering is detected by gRPC keepalive within 30 s either way.
     cache_mem : int
         Bytes of aggregates (``X.T @ X``, column means, ...) kept at the coordinator, so that
         computing the same expression again in this Context costs no round trip; 0 disables it.
@@ -61,7 +66,9 @@ class Context:
     -----
     Remote variables live as long as the matrices that name them: when a matrix made by
     ``federated`` or ``scatter`` becomes unreachable, its variables are cleared with the next
-    batch sent to their worker (``flush`` sends such releases at once); ``close`` clears all.
+    batch sent to their site (``flush`` sends such releases at once); ``close`` clears all.
+    A Context may be used from several threads: every ``compute()`` has its own requests and
+    its own names for intermediates.
 
     Examples
     --------
@@ -83,38 +90,44 @@ class Context:
         timeout: float | None = None,
         cache_mem: int = DEFAULT_RESULT_CACHE_BYTES,
         local_worker_options: Sequence[str] = (),
+        executor: Literal["grpc", "in-process"] = "grpc",
     ) -> None:
         self.tenant = tenant or uuid.uuid4().hex
         self.timeout = timeout
-        self._clients: dict[str, WorkerClient] = {}
         self._pool: LocalWorkerPool | None = None
-        if local_workers:
-            self._pool = LocalWorkerPool(
-                local_workers, data_dir, tuple(allow_modules), options=tuple(local_worker_options)
+        self.executor: Executor
+        if executor == "in-process":
+            if workers:
+                raise InvalidArgumentError(
+                    "executor='in-process' runs its own sites; it cannot use workers=[...]"
+                )
+            self.executor = InProcessExecutor(self.tenant, local_workers or 1, data_dir,
+                                              tuple(allow_modules))
+            self._data_dir: Path | None = self.executor.data_dir
+        elif executor == "grpc":
+            if local_workers:
+                self._pool = LocalWorkerPool(local_workers, data_dir, tuple(allow_modules),
+                                             options=tuple(local_worker_options))
+            addresses = list(workers) + (self._pool.addresses if self._pool else [])
+            self.executor = GrpcExecutor(self.tenant, addresses, timeout)
+            self._data_dir = self._pool.data_dir if self._pool else None
+        else:
+            raise InvalidArgumentError(
+                f"executor must be 'grpc' or 'in-process'; got {executor!r}"
             )
-        self.workers: list[str] = list(workers) + (self._pool.addresses if self._pool else [])
-        self._threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="fedla-ctx")
-        self.batcher = RequestBatcher(self.tenant, self.client, self._threads)
+        self.workers: list[str] = list(self.executor.sites)
         self.results = LineageCache(cache_mem)
         self._holders: Counter[tuple[str, str]] = Counter()
         self._holders_lock = threading.Lock()
+        self._used: set[SiteId] = set()
         self._closed = False
 
     @property
     def data_dir(self) -> Path:
-        """The data directory of the local workers (where their READs look)."""
-        if self._pool is None:
+        """The data directory of the local sites (where their READs look)."""
+        if self._data_dir is None:
             raise InvalidArgumentError("this Context has no local workers, hence no data_dir")
-        return self._pool.data_dir
-
-    def client(self, address: str) -> WorkerClient:
-        """The persistent client of the worker at ``address``."""
-        if self._closed:
-            raise InvalidArgumentError("this Context is closed")
-        client = self._clients.get(address)
-        if client is None:
-            client = self._clients[address] = WorkerClient(address, timeout=self.timeout)
-        return client
+        return self._data_dir
 
     # ----- federated matrices
     def federated(
@@ -127,30 +140,32 @@ class Context:
         options: dict[str, str] | None = None,
         axis: int = 0,
     ) -> Matrix:
-        """A federated matrix over files at workers, each given as ``"host:port/path"``.
+        """A federated matrix over files at sites, each given as ``"site/path"``.
 
-        Without ``ranges`` the files are stacked by rows (``axis=0``) or columns (``axis=1``)
-        in the given order, their shapes taken from the files. With ``ranges`` (SystemDS style:
+        ``site`` is a worker's ``host:port`` (or an in-process site's name). Without ``ranges``
+        the files are stacked by rows (``axis=0``) or columns (``axis=1``) in the given order,
+        their shapes taken from the files. With ``ranges`` (SystemDS style:
         ``((row_begin, col_begin), (row_end, col_end))`` per file, end exclusive) the ranges must
         tile the matrix by rows or by columns and match each file's shape.
         """
+        self.ensure_open()
         locations = list(addresses if addresses is not None else paths or [])
         if not locations:
             raise InvalidArgumentError("federated() needs at least one 'host:port/path'")
-        reads = []
+        if axis not in (0, 1):
+            raise InvalidArgumentError(f"federated(): axis must be 0 or 1; got {axis!r}")
+        reads: list[tuple[SiteId, Read]] = []
         for location in locations:
-            address, sep, path = location.partition("/")
-            if not sep or ":" not in address or not path:
+            site, sep, path = location.partition("/")
+            if not sep or not path or (":" not in site and site not in self.workers):
                 raise InvalidArgumentError(
                     f"federated location {location!r} must look like 'host:port/path/in/data_dir'"
                 )
-            var = lineage_key("read", address, path, format, sorted((options or {}).items()))
-            reads.append((address, Read(var, path, format, dict(options or {}))))
-        pending = [self.batcher.add(address, request) for address, request in reads]
-        names = [(address, request.var) for address, request in reads]
-        self._send_held(names)
+            var = lineage_key("read", site, path, format, sorted((options or {}).items()))
+            reads.append((SiteId(site), Read(var, path, format, dict(options or {}))))
+        names = [(site, request.var) for site, request in reads]
+        metas = self._send_held(names, [(site, request) for site, request in reads])
         try:
-            metas = [p.value for p in pending]
             shapes = [meta.shape for meta in metas]
             if ranges is None:
                 ranges = _stacked_ranges(shapes, axis, locations)
@@ -159,14 +174,14 @@ class Context:
                     f"federated() got {len(ranges)} ranges for {len(locations)} locations"
                 )
             blocks = []
-            for (address, read), meta, rng, location in zip(reads, metas, ranges, locations):
+            for (site, read), meta, rng, location in zip(reads, metas, ranges, locations):
                 (r0, c0), (r1, c1) = rng
                 if (r1 - r0, c1 - c0) != meta.shape:
                     raise ShapeMismatchError(
                         f"range {rng} describes a {r1 - r0}x{c1 - c0} block but {location!r} holds "
                         f"{meta.shape[0]}x{meta.shape[1]}"
                     )
-                blocks.append(Block(address, (r0, r1), (c0, c1), read.var,
+                blocks.append(Block(site, (r0, r1), (c0, c1), read.var,
                                     lineage_key("read", meta.fingerprint)))
             dtype = np.result_type(*[np.dtype(meta.dtype) for meta in metas])
             nnz = sum(meta.nnz for meta in metas) if all(meta.nnz >= 0 for meta in metas) else -1
@@ -182,12 +197,13 @@ class Context:
         axis: int = 0,
         sizes: Sequence[int] | None = None,
     ) -> Matrix:
-        """PUT local data to the workers as a federated matrix.
+        """PUT local data to the sites as a federated matrix.
 
         The data is cut into ``parts`` contiguous blocks of near-equal size along ``axis``
-        (default: one per worker) or blocks of the given ``sizes``; block ``i`` goes to worker
+        (default: one per site) or blocks of the given ``sizes``; block ``i`` goes to site
         ``i % len(workers)``.
         """
+        self.ensure_open()
         if not self.workers:
             raise InvalidArgumentError(
                 "scatter needs workers: create the Context with local_workers=N or workers=[...]"
@@ -212,20 +228,20 @@ class Context:
                     f"scatter: sizes must be positive and sum to {length}; got {list(sizes)}"
                 )
             bounds = np.concatenate([[0], np.cumsum(sizes)])
-        blocks, pending = [], []
+        blocks, puts = [], []
         for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
             lo, hi = int(lo), int(hi)
             piece = value[lo:hi] if axis == 0 else value[:, lo:hi]
             if sp.issparse(piece):
                 piece = sp.csr_array(piece)
             key = lineage_key("put", content_key(piece))
-            address = self.workers[i % len(self.workers)]
-            pending.append(self.batcher.add(address, Put(key, piece)))
+            site = SiteId(self.workers[i % len(self.workers)])
+            puts.append((site, Put(key, piece)))
             rows = (lo, hi) if axis == 0 else (0, value.shape[0])
             cols = (0, value.shape[1]) if axis == 0 else (lo, hi)
-            blocks.append(Block(address, rows, cols, key, key))
-        names = [(block.address, block.var) for block in blocks]
-        self._send_held(names)
+            blocks.append(Block(site, rows, cols, key, key))
+        names = [(block.site, block.var) for block in blocks]
+        self._send_held(names, puts)
         nnz = int(value.nnz) if sp.issparse(value) else -1
         try:
             return self._federated_matrix(blocks, value.dtype, nnz, axis)
@@ -235,25 +251,32 @@ class Context:
 
     def flush(self) -> None:
         """Send requests waiting for the next batch (releases of unreachable matrices) now."""
-        for address, requests in self.batcher.take_deferred().items():
-            self.client(address).execute(self.tenant, requests)
+        self.executor.flush_deferred()
 
-    def _send_held(self, names: list[tuple[str, str]]) -> None:
-        """Flush the queued READs/PUTs creating ``names``, counted as held from before they go.
+    def _send_held(self, names: Sequence[tuple[str, str]],
+                   requests: list[tuple[SiteId, Request]]) -> list[Any]:
+        """Send the READs/PUTs creating ``names``, counted as held from before they go.
 
         Holding first matters: an unreachable matrix over the same variables may be collected
         at any moment, and its release must not be queued after the new matrix's PUT while the
         new matrix does not count yet. The hold passes to the matrix (``_federated_matrix``).
+        Returns one result per request, in order.
         """
         with self._holders_lock:
             self._holders.update(names)
+        batches: dict[SiteId, list[Request]] = {}
+        for site, request in requests:
+            batches.setdefault(site, []).append(request)
+            self._used.add(site)
         try:
-            self.batcher.flush()
+            results = self.executor.call_all(batches)
         except BaseException:
             self._release(names)
             raise
+        positions = {site: iter(site_results) for site, site_results in results.items()}
+        return [next(positions[site]) for site, _ in requests]
 
-    def _release(self, names: list[tuple[str, str]]) -> None:
+    def _release(self, names: Sequence[tuple[str, str]]) -> None:
         if self._closed:
             return
         with self._holders_lock:
@@ -261,41 +284,40 @@ class Context:
             unheld = [name for name in set(names) if self._holders[name] <= 0]
             for name in unheld:
                 del self._holders[name]
-        for address, var in unheld:
-            self.batcher.defer(address, Clear((var,)))
+        for site, var in unheld:
+            self.executor.defer(SiteId(site), Clear((var,)))
 
     def _federated_matrix(self, blocks: list[Block], dtype: Any, nnz: int, axis: int) -> Matrix:
         blocks.sort(key=lambda b: (b.rows[0], b.cols[0]))
         partitioning = _partitioning_of(blocks, Partitioning.ROW if axis == 0 else Partitioning.COL)
-        shape = (max(b.rows[1] for b in blocks), max(b.cols[1] for b in blocks))
-        layout = Layout(partitioning, tuple(blocks))
-        key = lineage_key("federated", tuple((b.key, b.rows, b.cols) for b in blocks))
-        node = Node("federated", (), (("nnz", nnz),), shape, np.dtype(dtype), partitioning, key,
-                    layout=layout)
-        weakref.finalize(node, self._release, [(block.address, block.var) for block in blocks])
+        node = ops.federated_leaf(Layout(partitioning, tuple(blocks)), dtype, nnz)
+        weakref.finalize(node, self._release, [(block.site, block.var) for block in blocks])
         return Matrix(node, self)
+
+    def ensure_open(self) -> None:
+        """Raise ``InvalidArgumentError`` if this Context was closed."""
+        if self._closed:
+            raise InvalidArgumentError("this Context is closed")
 
     # ----- statistics and lifetime
     def stats(self) -> dict[str, dict[str, int]]:
-        """Calls, requests and bytes sent/received per worker address, since this Context began."""
-        return {address: asdict(client.traffic) for address, client in self._clients.items()}
+        """Calls, requests and bytes sent/received per site, since this Context began."""
+        return dict(self.executor.stats())
 
     def close(self) -> None:
-        """Drop this tenant's variables at its workers, close the channels, stop local workers."""
+        """Drop this tenant's variables at its sites, close the channels, stop local sites."""
         if self._closed:
             return
         try:
-            self.batcher.take_deferred()
-            for address in self._clients:
-                self.batcher.add(address, Clear(all=True))
-            self.batcher.flush()
+            self.executor.drop_deferred()
+            sites = self._used | {SiteId(site) for site in self.executor.stats()}
+            if sites:
+                self.executor.call_all({site: [Clear(all=True)] for site in sites})
         except FedlaError as exc:
-            _LOGGER.warning("could not clear this tenant's variables at every worker: %s", exc)
+            _LOGGER.warning("could not clear this tenant's variables at every site: %s", exc)
         finally:
             self._closed = True
-            for client in self._clients.values():
-                client.close()
-            self._threads.shutdown(wait=True)
+            self.executor.close()
             if self._pool is not None:
                 self._pool.close()
 
@@ -307,8 +329,6 @@ class Context:
 
 
 def _stacked_ranges(shapes: list[tuple[int, ...]], axis: int, locations: list[str]) -> list[Range]:
-    if axis not in (0, 1):
-        raise InvalidArgumentError(f"federated(): axis must be 0 or 1; got {axis!r}")
     other = 1 - axis
     if len({shape[other] for shape in shapes}) != 1:
         listing = ", ".join(f"{loc} {shape}" for loc, shape in zip(locations, shapes))

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from fedla.evaluation import evaluate
+from fedla.evaluation import explain as explain_plan
 from fedla.matrix import Matrix, Operand, binary, unary
 from fedla.runtime.errors import InvalidArgumentError
 
@@ -72,16 +74,34 @@ def compute(*matrices: Operand) -> list[Any]:
     list
         One value per argument: a numpy array, a scipy CSR array, or a scalar.
     """
-    from fedla.compiler import evaluate_many
-
     plans = [m for m in matrices if isinstance(m, Matrix)]
-    contexts = {id(m.context): m.context for m in plans if m.context is not None}
+    values = iter(evaluate([m.node for m in plans], _context_of("compute", plans)))
+    return [next(values) if isinstance(m, Matrix) else m for m in matrices]
+
+
+def explain(*matrices: Matrix, rewrite: bool = True) -> str:
+    """The physical plan that computing ``matrices`` together would run, as text.
+
+    Per stage: which site runs which kernel steps, what is broadcast to it, what it returns, and
+    the coordinator's steps (combine, gather, repartition) with estimated bytes. Nothing is sent.
+
+    Examples
+    --------
+    >>> import numpy as np, fedla as fl
+    >>> print(fl.explain(fl.matrix(np.ones((2, 2))).sum()))  # doctest: +ELLIPSIS
+    PhysicalPlan: 0 round trip(s), 0 site(s)
+    ...
+    """
+    return explain_plan([m.node for m in matrices], _context_of("explain", matrices), rewrite)
+
+
+def _context_of(what: str, matrices: Any) -> Any:
+    contexts = {id(m.context): m.context for m in matrices if m.context is not None}
     if len(contexts) > 1:
         raise InvalidArgumentError(
-            "compute: matrices belong to different Contexts; a plan runs in one Context (tenant)"
+            f"{what}: matrices belong to different Contexts; a plan runs in one Context (tenant)"
         )
-    values = iter(evaluate_many([m.node for m in plans], next(iter(contexts.values()), None)))
-    return [next(values) if isinstance(m, Matrix) else m for m in matrices]
+    return next(iter(contexts.values()), None)
 
 
 def solve(a: Operand, b: Operand) -> np.ndarray:

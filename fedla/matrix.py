@@ -16,10 +16,10 @@ from uuid import uuid4
 import numpy as np
 import scipy.sparse as sp
 
-from fedla.placement import placement
-from fedla.plan import Node, Partitioning, content_key, lineage_key
-from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError
-from fedla.runtime.kernels import run_kernel
+from fedla import ops
+from fedla.plan import Node, Partitioning
+from fedla.runtime.errors import InvalidArgumentError
+from fedla.runtime.lineage import lineage_key
 
 if TYPE_CHECKING:
     from fedla.context import Context
@@ -74,17 +74,25 @@ class Matrix:
     @property
     def T(self) -> Matrix:  # noqa: N802 - numpy's name
         """The transpose."""
-        rows, cols = self._matrix_shape("transpose")
-        return _build("transpose", (self,), {}, (cols, rows), self.dtype)
+        return _build("transpose", (self,), {})
 
     def compute(self, rewrite: bool = True) -> Any:
         """Evaluate the plan: a numpy array, a scipy CSR array, or a scalar.
 
         ``rewrite=False`` runs the plan as written, without ``fedla.rewrites``.
         """
-        from fedla.compiler import evaluate
+        from fedla.evaluation import evaluate
 
-        return evaluate(self.node, self.context, rewrite)
+        return evaluate([self.node], self.context, rewrite)[0]
+
+    def explain(self, rewrite: bool = True) -> None:
+        """Print the physical plan: per stage, which site runs what and what crosses the network.
+
+        Like Spark's ``explain()``; ``fl.explain(*matrices)`` returns the same text.
+        """
+        from fedla.evaluation import explain
+
+        print(explain([self.node], self.context, rewrite))
 
     def __repr__(self) -> str:
         return (
@@ -207,20 +215,12 @@ class Matrix:
         return self._reduce("argmin", axis, True)
 
     def _reduce(self, name: str, axis: int | None, keepdims: bool, **attrs: Any) -> Matrix:
-        rows, cols = self._matrix_shape(name)
         if not keepdims:
             raise InvalidArgumentError(
                 f"{name}: fedla matrices are always 2-D, so keepdims=False is not supported; "
                 "reductions along an axis keep it with length 1"
             )
-        if axis not in (None, 0, 1):
-            raise InvalidArgumentError(f"{name}: axis must be None, 0 or 1; got {axis!r}")
-        if name in ("argmax", "argmin") and axis is None:
-            raise InvalidArgumentError(f"{name}: axis must be 0 or 1; got None")
-        shape: tuple[int, ...] = () if axis is None else ((1, cols) if axis == 0 else (rows, 1))
-        all_attrs = {"reduction": name, "axis": axis, **attrs}
-        dtype = infer_dtype("reduce", [self.dtype], all_attrs)
-        return _build("reduce", (self,), all_attrs, shape, dtype)
+        return _build("reduce", (self,), {"reduction": name, "axis": axis, **attrs})
 
     # ----- indexing
     def __getitem__(self, index: Any) -> Matrix:
@@ -228,13 +228,10 @@ class Matrix:
         nrows, ncols = self._matrix_shape("slice")
         rows = _range_of(rows_index, nrows, "rows")
         cols = _range_of(cols_index, ncols, "cols")
-        shape = (rows[1] - rows[0], cols[1] - cols[0])
-        return _build("slice", (self,), {"rows": rows, "cols": cols}, shape, self.dtype)
+        return _build("slice", (self,), {"rows": rows, "cols": cols})
 
     def _matrix_shape(self, op: str) -> tuple[int, int]:
-        if len(self.shape) != 2:
-            raise InvalidArgumentError(f"{op} needs a matrix; got a scalar")
-        return self.shape  # type: ignore[return-value]
+        return ops.matrix_shape(self.node, op)
 
 
 # ----- constructors
@@ -253,13 +250,10 @@ def matrix(data: Any) -> Matrix:
         return data
     value = _as_value(data)
     if np.ndim(value) == 0:
-        node = Node("local", (), (), (), np.asarray(value).dtype, Partitioning.LOCAL,
-                    content_key(value), value=value)
-        return Matrix(node)
+        return Matrix(ops.local_leaf(value))
     nbytes = value.data.nbytes if sp.issparse(value) else value.nbytes
-    key = content_key(value) if nbytes <= CONTENT_KEY_LIMIT else lineage_key("local", uuid4().hex)
-    node = Node("local", (), (), value.shape, value.dtype, Partitioning.LOCAL, key, value=value)
-    return Matrix(node)
+    key = None if nbytes <= CONTENT_KEY_LIMIT else lineage_key("local", uuid4().hex)
+    return Matrix(ops.local_leaf(value, key))
 
 
 def _as_value(data: Any) -> Any:
@@ -291,21 +285,11 @@ def as_matrix(operand: Operand, context: Context | None = None) -> Matrix:
 # ----- operations
 def matmul(a: Operand, b: Operand) -> Matrix:
     """Matrix product ``a @ b``."""
-    left, right = _operands(a, b)
-    (n, k1), (k2, m) = left._matrix_shape("matmul"), right._matrix_shape("matmul")
-    if k1 != k2:
-        raise ShapeMismatchError(
-            f"matmul: shapes {left.shape} and {right.shape} are not aligned ({k1} != {k2})"
-        )
-    dtype = np.result_type(left.dtype, right.dtype)
-    return _build("matmul", (left, right), {}, (n, m), dtype)
+    return _build("matmul", _operands(a, b), {})
 
 
 def _binary(op: str, a: Operand, b: Operand) -> Matrix:
-    left, right = _operands(a, b)
-    shape = _broadcast_shape(op, left.shape, right.shape)
-    dtype = infer_dtype("binary", [left.dtype, right.dtype], {"op": op})
-    return _build("binary", (left, right), {"op": op}, shape, dtype)
+    return _build("binary", _operands(a, b), {"op": op})
 
 
 def binary(op: str, a: Operand, b: Operand) -> Matrix:
@@ -315,44 +299,22 @@ def binary(op: str, a: Operand, b: Operand) -> Matrix:
 
 def unary(op: str, a: Operand) -> Matrix:
     """Elementwise ``op`` (a name in ``fedla.runtime.kernels.elementwise.UNARY_OPS``)."""
-    (operand,) = _operands(a)
-    dtype = infer_dtype("unary", [operand.dtype], {"op": op})
-    return _build("unary", (operand,), {"op": op}, operand.shape, dtype)
+    return _build("unary", _operands(a), {"op": op})
 
 
 def where(cond: Operand, a: Operand, b: Operand) -> Matrix:
     """Entries of ``a`` where ``cond`` is nonzero, else of ``b`` (numpy broadcasting)."""
-    c, x, y = _operands(cond, a, b)
-    shape = _broadcast_shape("where", _broadcast_shape("where", c.shape, x.shape), y.shape)
-    dtype = np.result_type(x.dtype, y.dtype)
-    return _build("where", (c, x, y), {}, shape, dtype)
+    return _build("where", _operands(cond, a, b), {})
 
 
 def hstack(parts: Sequence[Operand]) -> Matrix:
     """Concatenate matrices left to right (SystemDS ``cbind``)."""
-    return _concat("cbind", parts)
+    return _build("cbind", _operands(*parts), {})
 
 
 def vstack(parts: Sequence[Operand]) -> Matrix:
     """Concatenate matrices top to bottom (SystemDS ``rbind``)."""
-    return _concat("rbind", parts)
-
-
-def _concat(op: str, parts: Sequence[Operand]) -> Matrix:
-    matrices = _operands(*parts)
-    if not matrices:
-        raise InvalidArgumentError(f"{op}: needs at least one matrix")
-    shapes = [m._matrix_shape(op) for m in matrices]
-    keep = 0 if op == "cbind" else 1  # the axis that must agree
-    if len({shape[keep] for shape in shapes}) != 1:
-        raise ShapeMismatchError(
-            f"{op}: all inputs need the same number of {'rows' if keep == 0 else 'columns'}; "
-            f"got shapes {shapes}"
-        )
-    total = sum(shape[1 - keep] for shape in shapes)
-    shape = (shapes[0][0], total) if op == "cbind" else (total, shapes[0][1])
-    dtype = np.result_type(*[m.dtype for m in matrices])
-    return _build(op, tuple(matrices), {}, shape, dtype)
+    return _build("rbind", _operands(*parts), {})
 
 
 # ----- helpers
@@ -366,38 +328,10 @@ def _operands(*operands: Operand) -> tuple[Matrix, ...]:
     return tuple(as_matrix(operand, context) for operand in operands)
 
 
-def _build(
-    op: str, inputs: tuple[Matrix, ...], attrs: dict[str, Any], shape: tuple[int, ...],
-    dtype: np.dtype,
-) -> Matrix:
-    sorted_attrs = tuple(sorted(attrs.items()))
-    key = lineage_key(op, sorted_attrs, tuple(m.node.key for m in inputs))
-    partitioning = placement(op, [m.node for m in inputs], attrs)
-    node = Node(op, tuple(m.node for m in inputs), sorted_attrs, shape, np.dtype(dtype),
-                partitioning, key)
+def _build(op: str, inputs: tuple[Matrix, ...], attrs: dict[str, Any]) -> Matrix:
+    node = ops.build(op, tuple(m.node for m in inputs), attrs)
     context = next((m.context for m in inputs if m.context is not None), None)
     return Matrix(node, context)
-
-
-def _broadcast_shape(op: str, a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
-    if not a:
-        return b
-    if not b:
-        return a
-    out = []
-    for x, y in zip(a, b):
-        if x != y and 1 not in (x, y):
-            raise ShapeMismatchError(f"{op}: shapes {a} and {b} do not broadcast")
-        out.append(max(x, y))
-    return tuple(out)
-
-
-def infer_dtype(kernel: str, dtypes: list[np.dtype], attrs: dict[str, Any]) -> np.dtype:
-    """Run the real kernel on 1x1 ones of the input dtypes and read the result's dtype."""
-    samples = [np.ones((1, 1), dtype=d) for d in dtypes]
-    with np.errstate(all="ignore"):
-        result = run_kernel(kernel, samples, attrs)
-    return np.asarray(result).dtype
 
 
 def _range_of(index: Any, size: int, what: str) -> tuple[int, int]:

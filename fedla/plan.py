@@ -1,41 +1,46 @@
-"""Plan nodes: small, declarative, immutable descriptions of matrix operations.
+"""Plan nodes and layouts: immutable descriptions of operations and of where data lives.
 
-A node holds its operation, inputs, attributes, result shape and dtype, its partitioning and a
-lineage key. Leaves are local values (``fl.matrix``, Python scalars) or federated data whose
-blocks live at workers. Nothing here talks to a worker: ``compiler`` turns nodes into requests.
+A ``Node`` holds its operation, inputs, attributes, result shape and dtype, its partitioning and a
+lineage key. Leaves are local values (``fl.matrix``, Python scalars) or federated data whose blocks
+live at sites, described by a ``Layout``. Nodes are built by ``fedla.ops.build``, which reads the
+operation's ``OpSpec``; nothing here talks to a site.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NewType
 
 import numpy as np
-import scipy.sparse as sp
+
+SiteId = NewType("SiteId", str)
+"""The name of a site: ``host:port`` of a gRPC worker, ``in-process-N`` of an in-process site."""
 
 
 class Partitioning(enum.Enum):
     """Where a node's value lives."""
 
-    ROW = "ROW"  # row blocks at workers
-    COL = "COL"  # column blocks at workers
-    BROADCAST = "BROADCAST"  # a local value shipped whole to every worker that needs it
+    ROW = "ROW"  # row blocks at sites
+    COL = "COL"  # column blocks at sites
     LOCAL = "LOCAL"  # at the coordinator
+
+
+Range = tuple[int, int]
 
 
 @dataclass(frozen=True)
 class Block:
-    """One partition of a federated value: which worker holds which global ranges under what name.
+    """One partition of a federated value: which site holds which global ranges under what name.
 
     ``rows`` and ``cols`` are half-open global ranges; ``key`` is the lineage key of the block's
-    content, ``var`` the name of the variable at the worker.
+    content, ``var`` the name of the variable at the site.
     """
 
-    address: str
-    rows: tuple[int, int]
-    cols: tuple[int, int]
+    site: SiteId
+    rows: Range
+    cols: Range
     var: str
     key: str
 
@@ -43,6 +48,10 @@ class Block:
     def shape(self) -> tuple[int, int]:
         """Shape of this block."""
         return (self.rows[1] - self.rows[0], self.cols[1] - self.cols[0])
+
+    def span(self, partitioning: Partitioning) -> Range:
+        """The block's range along the partitioned axis."""
+        return self.rows if partitioning is Partitioning.ROW else self.cols
 
 
 @dataclass(frozen=True)
@@ -53,23 +62,27 @@ class Layout:
     blocks: tuple[Block, ...]
 
     def aligned_with(self, other: Layout) -> bool:
-        """Whether both split the partitioned axis identically over the same workers."""
+        """Whether both split the partitioned axis identically over the same sites."""
         if self.partitioning != other.partitioning or len(self.blocks) != len(other.blocks):
             return False
-        along_rows = self.partitioning is Partitioning.ROW
         return all(
-            a.address == b.address and (a.rows == b.rows if along_rows else a.cols == b.cols)
+            a.site == b.site and a.span(self.partitioning) == b.span(other.partitioning)
             for a, b in zip(self.blocks, other.blocks)
         )
+
+    @property
+    def sites(self) -> tuple[SiteId, ...]:
+        """The sites holding blocks, each once, in block order."""
+        return tuple(dict.fromkeys(block.site for block in self.blocks))
 
 
 @dataclass(frozen=True, eq=False)
 class Node:
     """One operation of a plan.
 
-    ``op`` names a kernel family or a leaf kind (``"local"``, ``"federated"``); ``attrs`` are
-    sorted (name, value) pairs; ``shape`` is ``()`` for a scalar. ``layout`` is set for federated
-    leaves only: the compiler derives the blocks of every other federated node.
+    ``op`` names an ``OpSpec`` in ``fedla.ops`` or a leaf kind (``"local"``, ``"federated"``);
+    ``attrs`` are sorted (name, value) pairs; ``shape`` is ``()`` for a scalar. ``layout`` is set
+    for federated leaves only: lowering derives the blocks of every other federated node.
     """
 
     op: str
@@ -91,31 +104,17 @@ class Node:
 
     @property
     def federated(self) -> bool:
-        """Whether the value lives at workers."""
-        return self.partitioning in (Partitioning.ROW, Partitioning.COL)
+        """Whether the value lives at sites."""
+        return self.partitioning is not Partitioning.LOCAL
 
 
-def lineage_key(*parts: Any) -> str:
-    """A deterministic 128-bit key of ``parts`` (strings, numbers, tuples, keys of inputs)."""
-    return hashlib.blake2b(repr(parts).encode(), digest_size=16).hexdigest()
-
-
-def content_key(value: Any) -> str:
-    """A lineage key of a local value's content: dtype, shape and bytes."""
-    digest = hashlib.blake2b(digest_size=16)
-    if sp.issparse(value):
-        csr = sp.csr_array(value)
-        csr.sum_duplicates()
-        digest.update(repr(("csr", csr.shape)).encode())
-        for part in (csr.data, csr.indices, csr.indptr):
-            _update_array(digest, part)
-    elif isinstance(value, np.ndarray):
-        _update_array(digest, value)
-    else:
-        digest.update(repr(("scalar", type(value).__name__, value)).encode())
-    return digest.hexdigest()
-
-
-def _update_array(digest: Any, array: np.ndarray) -> None:
-    digest.update(repr((array.dtype.str, array.shape)).encode())
-    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))  # type: ignore[arg-type]
+def unique_nodes(roots: list[Node]) -> Iterator[Node]:
+    """Every node of the plans once (plans share subexpressions by key), roots first."""
+    seen: set[str] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node.key not in seen:
+            seen.add(node.key)
+            yield node
+            stack.extend(node.inputs)

@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from fedla.matrix import infer_dtype
-from fedla.placement import is_tsmm, placement
-from fedla.plan import Node, Partitioning, lineage_key
-
-ELEMENTWISE = ("binary", "unary", "where")
+from fedla import ops
+from fedla.ops import is_tsmm
+from fedla.plan import Node, Partitioning, unique_nodes
 
 Rule = Callable[[Node], "Node | None"]
 
@@ -57,7 +53,7 @@ class _Rewriter:
         return [self._visit(root) for root in self.roots]
 
     def _count_consumers(self) -> None:
-        for node in _unique_nodes(self.roots):
+        for node in unique_nodes(self.roots):
             for child_key in {child.key for child in node.inputs}:
                 self.consumers[child_key] += 1
 
@@ -65,7 +61,7 @@ class _Rewriter:
         """Keys of elementwise nodes that will be computed inside their only consumer's fusion."""
         return {
             child.key
-            for node in _unique_nodes(self.roots)
+            for node in unique_nodes(self.roots)
             if _fusible(node)
             for child in node.inputs
             if _fusible(child) and self.consumers[child.key] == 1
@@ -140,10 +136,7 @@ class _Rewriter:
         (n, k), (_, m), (_, p) = x.shape, a.shape, b.shape
         if k * m * p + n * k * p >= n * k * m + n * m * p:
             return None
-        ab = _new(
-            "matmul", (a, b), {}, (k, p), np.result_type(a.dtype, b.dtype)
-        )
-        return _derived(node, "matmul", (x, ab), {})
+        return _derived(node, "matmul", (x, ops.build("matmul", (a, b), {})), {})
 
     def _scalar_out_of_aggregate(self, node: Node) -> Node | None:
         if node.op != "reduce" or node.attr("reduction") not in ("sum", "mean"):
@@ -160,9 +153,7 @@ class _Rewriter:
             matrix, scalar, scalar_first = b, a, True
         else:
             return None
-        attrs = dict(node.attrs)
-        reduced = _new("reduce", (matrix,), attrs, node.shape,
-                       infer_dtype("reduce", [matrix.dtype], attrs))
+        reduced = ops.build("reduce", (matrix,), dict(node.attrs))
         operands = (scalar, reduced) if scalar_first else (reduced, scalar)
         return _derived(node, "binary", operands, {"op": op})
 
@@ -193,20 +184,8 @@ class _Rewriter:
         )
 
 
-def _unique_nodes(roots: list[Node]) -> Iterator[Node]:
-    """Every node of the plans once (plans share subexpressions by key)."""
-    seen: set[str] = set()
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if node.key not in seen:
-            seen.add(node.key)
-            yield node
-            stack.extend(node.inputs)
-
-
 def _fusible(node: Node) -> bool:
-    return node.op in ELEMENTWISE and node.federated
+    return node.op in ops.OPS and ops.OPS[node.op].fuses and node.federated
 
 
 def _split_weighted(node: Node) -> tuple[Node | None, Node | None]:
@@ -236,11 +215,3 @@ def _derived(original: Node, op: str, inputs: tuple[Node, ...], attrs: dict[str,
         original, op=op, inputs=inputs, attrs=tuple(sorted(attrs.items()))
     )
 
-
-def _new(op: str, inputs: tuple[Node, ...], attrs: dict[str, Any], shape: tuple[int, ...],
-         dtype: Any) -> Node:
-    """A node the rewrite introduces, keyed and placed like one the user built."""
-    sorted_attrs = tuple(sorted(attrs.items()))
-    key = lineage_key(op, sorted_attrs, tuple(child.key for child in inputs))
-    return Node(op, inputs, sorted_attrs, shape, np.dtype(dtype),
-                placement(op, list(inputs), attrs), key)

@@ -7,7 +7,6 @@ symbolic links, to anything outside the worker's data directory.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import scipy.io
 import scipy.sparse as sp
 
 from fedla.runtime.errors import AccessDeniedError, DataFileNotFoundError, InvalidArgumentError
+from fedla.runtime.lineage import lineage_key
 
 FORMATS = ("csv", "npy", "mtx", "parquet")
 _SUFFIXES = {".csv": "csv", ".txt": "csv", ".npy": "npy", ".mtx": "mtx", ".parquet": "parquet"}
@@ -70,8 +70,8 @@ def data_format(path: Path, declared: str) -> str:
 def file_fingerprint(path: Path, fmt: str, options: dict[str, str]) -> str:
     """Identity of a file's content as read: path, size, mtime and the format options."""
     stat = path.stat()
-    text = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{fmt}|{sorted(options.items())}"
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+    return lineage_key("file", str(path), stat.st_size, stat.st_mtime_ns, fmt,
+                       sorted(options.items()))
 
 
 def read_matrix(path: Path, fmt: str, options: dict[str, str]) -> Any:

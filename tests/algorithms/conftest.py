@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fedla as fl
-from fedla.plan import content_key
+from fedla.runtime.lineage import content_key
 
 MODES = ["numpy", "local", "federated"]
 

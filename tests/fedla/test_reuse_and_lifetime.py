@@ -121,7 +121,7 @@ def test_small_cache_evicts_and_recomputes_correctly(tmp_path: Path) -> None:
             assert_matches(scaled.compute(), (A - A.mean(0)) / A.std(0), rtol=1e-9, atol=1e-12)
         small = (X[:100] * 2.0).compute()  # fits: cached, then evicted by later work
         assert_matches(small, A[:100] * 2.0)
-        status = ctx.client(ctx.workers[0]).status()
+        status = ctx.executor.client(ctx.workers[0]).status()
         assert status.lineage_cache.budget == 64 * 1024
         assert status.lineage_cache.bytes <= 64 * 1024
 
@@ -227,16 +227,17 @@ def test_matrix_collected_while_an_identical_one_is_sent_keeps_the_new_one(
     A = RNG.standard_normal((60, 3))
     with fl.Context(workers=[address]) as ctx:
         old = [ctx.scatter(A)]
-        send = ctx.batcher.flush
+        send = ctx.executor.call_all
 
-        def send_then_collect_the_old_matrix() -> None:
-            send()
+        def send_then_collect_the_old_matrix(batches: dict) -> dict:
+            results = send(batches)
             old.clear()
             gc.collect()
+            return results
 
-        ctx.batcher.flush = send_then_collect_the_old_matrix  # type: ignore[method-assign]
+        ctx.executor.call_all = send_then_collect_the_old_matrix  # type: ignore[method-assign]
         new = ctx.scatter(A)
-        ctx.batcher.flush = send  # type: ignore[method-assign]
+        ctx.executor.call_all = send  # type: ignore[method-assign]
         ctx.flush()
         assert_matches(new.compute(), A)
 
