@@ -1,9 +1,11 @@
-"""Every matrix operation on federated matrices held by real worker processes, against numpy.
+"""Every matrix operation on federated matrices, against numpy, on both executors.
 
-Each case scatters the same data over a partitioning (ROW or COL; 1, 2 or 3 workers; even,
-uneven, with a 1-row/1-column block, or with more blocks than workers) as dense float64 or as a
-~10%-dense ``csr_array``, and every operation is compared with numpy on the dense equivalent:
-value, shape and dtype, and the dtype the lazy plan announced before computing.
+The sites are real worker processes (gRPC) or in-process request handlers running the same worker
+code; both must give identical results. Each case scatters the same data over a partitioning
+(ROW or COL; 1, 2 or 3 workers; even, uneven, with a 1-row/1-column block, or with more blocks
+than workers) as dense float64 or as a ~10%-dense ``csr_array``, and every operation is compared
+with numpy on the dense equivalent: value, shape and dtype, and the dtype the lazy plan announced
+before computing.
 """
 
 from __future__ import annotations
@@ -81,10 +83,14 @@ LAYOUTS = {
 }
 
 
-@pytest.fixture(scope="module")
-def contexts(workers: list[str]) -> Iterator[dict[int, fl.Context]]:
-    """One tenant over the first 1, 2 and 3 session workers, shared by this module's cases."""
-    opened = {n: fl.Context(workers=workers[:n]) for n in (1, 2, 3)}
+@pytest.fixture(scope="module", params=["grpc", "in-process"])
+def contexts(request: pytest.FixtureRequest, workers: list[str]) -> Iterator[dict[int, fl.Context]]:
+    """One tenant over 1, 2 and 3 sites, shared by this module's cases: the first session
+    workers (gRPC), or in-process sites."""
+    if request.param == "grpc":
+        opened = {n: fl.Context(workers=workers[:n]) for n in (1, 2, 3)}
+    else:
+        opened = {n: fl.Context(local_workers=n, executor="in-process") for n in (1, 2, 3)}
     yield opened
     for context in opened.values():
         context.close()
@@ -157,7 +163,7 @@ def test_case_layout_is_what_was_asked(case: Case) -> None:
         assert tuple(sizes) == lay.sizes
     expected_blocks = lay.parts or (len(lay.sizes) if lay.sizes else lay.workers)
     assert len(blocks) == expected_blocks
-    assert len({b.address for b in blocks}) == min(len(blocks), lay.workers)
+    assert len({b.site for b in blocks}) == min(len(blocks), lay.workers)
     check(X, case.A)
 
 
