@@ -46,11 +46,24 @@ class OpSpec:
 
 # ----- shape and dtype inference
 def kernel_dtype(kernel: str, dtypes: list[np.dtype], attrs: dict[str, Any]) -> np.dtype:
-    """Run the real kernel on 1x1 ones of the input dtypes and read the result's dtype."""
-    samples = [np.ones((1, 1), dtype=d) for d in dtypes]
-    with np.errstate(all="ignore"):
-        result = run_kernel(kernel, samples, attrs)
-    return np.asarray(result).dtype
+    """Run the real kernel on 1x1 ones of the input dtypes and read the result's dtype.
+
+    Remembered per (kernel, dtypes, attrs): iterative algorithms build the same ops thousands
+    of times.
+    """
+    key = (kernel, tuple(np.dtype(d).str for d in dtypes), repr(sorted(attrs.items())))
+    dtype = _KERNEL_DTYPES.get(key)
+    if dtype is None:
+        samples = [np.ones((1, 1), dtype=d) for d in dtypes]
+        with np.errstate(all="ignore"):
+            dtype = np.asarray(run_kernel(kernel, samples, attrs)).dtype
+        if len(_KERNEL_DTYPES) < _KERNEL_DTYPES_KEPT:
+            _KERNEL_DTYPES[key] = dtype
+    return dtype
+
+
+_KERNEL_DTYPES: dict[tuple[str, tuple[str, ...], str], np.dtype] = {}
+_KERNEL_DTYPES_KEPT = 4096
 
 
 def broadcast_shape(op: str, a: Shape, b: Shape) -> Shape:
@@ -147,9 +160,15 @@ def _infer_bind(op: str) -> Callable[[list[Node], dict[str, Any]], tuple[Shape, 
 
 # ----- placement
 def anchor_input(inputs: list[Node]) -> Node:
-    """The federated input whose layout a blockwise result follows: a full-size one if any."""
+    """The federated input whose layout a blockwise result follows: a full-size one if any.
+
+    Among equally large inputs, a computed one wins over a federated input as read or
+    scattered: realigning the input moves raw rows once (lowering keeps the realignment), where
+    realigning a computed value would move derived rows in every plan.
+    """
     federated = [node for node in inputs if node.federated]
-    return max(federated, key=lambda node: node.shape[0] * node.shape[1])
+    return max(federated, key=lambda node: (node.shape[0] * node.shape[1],
+                                            node.op != "federated"))
 
 
 def is_tsmm(left: Node, right: Node) -> bool:

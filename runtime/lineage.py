@@ -9,7 +9,8 @@ content and hash the bytes with BLAKE2b, so:
   large arrays and changes between versions);
 - values of different types differ (``1``, ``1.0``, ``True``, ``"1"`` and ``np.int64(1)`` are
   five keys), as do arrays differing in one element, dtype or shape, and lists in another order;
-- dict keys are sorted by their encoding, so insertion order does not matter;
+- dict keys are sorted (strings as strings, other keys by their encoding), so insertion order
+  does not matter;
 - tuples and lists encode alike (the wire turns one into the other);
 - a CSR matrix is keyed in canonical form (duplicates summed, indices sorted, int64 indices),
   so equal matrices give equal keys however they were built.
@@ -21,6 +22,7 @@ scalars and 0-d arrays are 0-d arrays of their dtype. ``Enum`` members count by 
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 from collections.abc import Callable
 from enum import Enum
@@ -54,9 +56,9 @@ or scipy sparse matrix
     TypeError
         If a part (or an item inside one) has another type, or is an array of objects.
     """
-    digest = hashlib.blake2b(digest_size=KEY_BYTES)
-    _write(parts, digest.update)
-    return digest.hexdigest()
+    pieces: list[bytes] = []
+    _write(parts, pieces.append)
+    return hashlib.blake2b(b"".join(pieces), digest_size=KEY_BYTES).hexdigest()
 
 
 def content_key(value: Any) -> str:
@@ -64,12 +66,45 @@ def content_key(value: Any) -> str:
     return lineage_key(value)
 
 
-def _length(n: int) -> bytes:
-    return struct.pack("<Q", n)
+_length: Callable[[int], bytes] = struct.Struct("<Q").pack
+_double: Callable[[float], bytes] = struct.Struct("<d").pack
 
 
 def _write(value: Any, sink: Sink) -> None:  # noqa: C901 - one branch per type tag
-    # numpy scalars first: np.float64 is a float and np.bool_ would otherwise miss ``bool``.
+    # The exact built-in types first: keys are mostly strings and tuples of them, and a plan
+    # writes thousands (subclasses, e.g. IntEnum or np.float64, take the checks below).
+    kind = type(value)
+    if kind is str:
+        raw = value.encode("utf-8", "surrogatepass")
+        sink(b"S" + _length(len(raw)) + raw)
+        return
+    if (kind is tuple or kind is list or kind is dict) and is_plain(value):
+        # Containers of plain Python values (attributes, fused programs, key lists): JSON
+        # written in C, with sorted keys; tuples and lists alike, 1, 1.0, True and "1" apart.
+        raw = json.dumps(value, sort_keys=True, separators=(",", ":"),
+                         ensure_ascii=False).encode("utf-8", "surrogatepass")
+        sink(b"J" + _length(len(raw)) + raw)
+        return
+    if kind is tuple or kind is list:
+        sink(b"L" + _length(len(value)))
+        for item in value:
+            _write(item, sink)
+        return
+    if kind is int:
+        raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
+        sink(b"I" + _length(len(raw)) + raw)
+        return
+    if kind is float:
+        sink(b"D" + _double(value))
+        return
+    if kind is dict and all(type(key) is str for key in value):
+        # String keys sort as strings; any other keys by their encoding (below).
+        sink(b"M" + _length(len(value)))
+        for key in sorted(value):
+            _write(key, sink)
+            _write(value[key], sink)
+        return
+    # numpy scalars next: np.float64 is a float and np.bool_ would otherwise miss ``bool``.
     if isinstance(value, (np.ndarray, np.generic)):
         _write_array(np.asarray(value), sink)
     elif sp.issparse(value):
@@ -85,7 +120,7 @@ def _write(value: Any, sink: Sink) -> None:  # noqa: C901 - one branch per type 
         raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
         sink(b"I" + _length(len(raw)) + raw)
     elif isinstance(value, float):
-        sink(b"D" + struct.pack("<d", value))
+        sink(b"D" + _double(value))
     elif isinstance(value, str):
         raw = value.encode("utf-8", "surrogatepass")
         sink(b"S" + _length(len(raw)) + raw)
@@ -108,6 +143,34 @@ def _write(value: Any, sink: Sink) -> None:  # noqa: C901 - one branch per type 
             "keys cover str, bytes, bool, int, float, None, tuple, list, dict, Enum, numpy "
             "arrays and scalars, and scipy sparse matrices"
         )
+
+
+_PLAIN_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def is_plain(value: Any) -> bool:
+    """Whether ``value`` holds only exact str/int/float/bool/None, lists, tuples, str-keyed dicts.
+
+    Exact types: a numpy scalar is a ``float`` subclass that JSON would write as a float. A
+    plain value holds no array, so a result computed from plain constants and shared files may
+    be shared across tenants.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind in _PLAIN_SCALARS:
+            continue
+        if kind is list or kind is tuple:
+            stack.extend(item)
+        elif kind is dict:
+            for key in item:
+                if type(key) is not str:
+                    return False
+            stack.extend(item.values())
+        else:
+            return False
+    return True
 
 
 def _encoded(value: Any) -> bytes:

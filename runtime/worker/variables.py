@@ -19,12 +19,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import scipy.sparse as sp
-
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.kernels import run_kernel
-from fedla.runtime.lineage import lineage_key
+from fedla.runtime.lineage import is_plain, lineage_key
 from fedla.runtime.lineage_cache import MISSING, LineageCache
 from fedla.runtime.worker.read_cache import LoadedFile
 
@@ -102,8 +99,8 @@ class DerivedVariable(Variable):
             raise InvalidArgumentError(
                 f"operation {self.op!r}: {exc}; pass attributes and literals of those types"
             ) from None
-        self.shared = not _holds_array(self.attrs) and all(
-            item.shared if isinstance(item, Variable) else not _holds_array(item.value)
+        self.shared = is_plain(self.attrs) and all(
+            item.shared if isinstance(item, Variable) else is_plain(item.value)
             for item in self.inputs
         )
         self.cache_key = self.lineage if self.shared else lineage_key(self.tenant, self.lineage)
@@ -138,14 +135,3 @@ class DerivedVariable(Variable):
         result = run_kernel(self.op, inputs, self.attrs)
         self.cache.put(self.cache_key, result)
         return result, False
-
-
-def _holds_array(value: Any) -> bool:
-    """Whether ``value`` is or contains a numpy array or scalar or a sparse matrix."""
-    if isinstance(value, (np.ndarray, np.generic)) or sp.issparse(value):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_array(item) for item in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_holds_array(item) for item in value)
-    return False
