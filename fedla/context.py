@@ -17,6 +17,7 @@ import scipy.sparse as sp
 from fedla import ops
 from fedla.executors import Executor, GrpcExecutor, InProcessExecutor
 from fedla.local_workers import LocalWorkerPool
+from fedla.lowering import KEPT_PREFIX, RealignmentKey
 from fedla.matrix import Matrix, matrix
 from fedla.plan import Block, Layout, Partitioning, SiteId
 from fedla.runtime.errors import FedlaError, InvalidArgumentError, ShapeMismatchError
@@ -120,6 +121,8 @@ class Context:
         self._holders: Counter[tuple[str, str]] = Counter()
         self._holders_lock = threading.Lock()
         self._used: set[SiteId] = set()
+        self._leaves: Counter[str] = Counter()  # live federated inputs per lineage key
+        self._realigned: dict[RealignmentKey, Layout] = {}
         self._closed = False
 
     @property
@@ -291,8 +294,50 @@ class Context:
         blocks.sort(key=lambda b: (b.rows[0], b.cols[0]))
         partitioning = _partitioning_of(blocks, Partitioning.ROW if axis == 0 else Partitioning.COL)
         node = ops.federated_leaf(Layout(partitioning, tuple(blocks)), dtype, nnz)
-        weakref.finalize(node, self._release, [(block.site, block.var) for block in blocks])
+        with self._holders_lock:
+            self._leaves[node.key] += 1
+        weakref.finalize(node, self._release_leaf, node.key,
+                         [(block.site, block.var) for block in blocks])
         return Matrix(node, self)
+
+    def _release_leaf(self, key: str, names: list[tuple[str, str]]) -> None:
+        """Release an unreachable federated input's blocks (and kept realignments of it).
+
+        Equal inputs share a lineage key; the realignments go with the last of them.
+        """
+        kept: list[tuple[str, str]] = []
+        with self._holders_lock:
+            self._leaves[key] -= 1
+            if self._leaves[key] <= 0:
+                del self._leaves[key]
+                for realignment in [k for k in self._realigned if k[0] == key]:
+                    layout = self._realigned.pop(realignment)
+                    kept.extend(_kept_names(layout))
+        self._release([*names, *kept])
+
+    def realignments(self) -> dict[RealignmentKey, Layout]:
+        """Realignments of federated inputs kept at the sites by earlier plans."""
+        with self._holders_lock:
+            return dict(self._realigned)
+
+    def keep_realignments(self, kept: list[tuple[RealignmentKey, Layout]], done: bool) -> None:
+        """Hold the realignments a plan made (``done``) for as long as their input lives.
+
+        Realignments of a plan that failed, or of an input that is gone, are released. One made
+        again by a concurrent plan has the same variable names and is simply held already.
+        """
+        unused: list[tuple[str, str]] = []
+        with self._holders_lock:
+            for key, layout in kept:
+                if key in self._realigned:
+                    continue
+                if done and key[0] in self._leaves:
+                    self._realigned[key] = layout
+                    self._holders.update(_kept_names(layout))
+                else:
+                    unused.extend(_kept_names(layout))
+        if unused:
+            self._release(unused)
 
     def ensure_open(self) -> None:
         """Raise ``InvalidArgumentError`` if this Context was closed."""
@@ -326,6 +371,11 @@ class Context:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _kept_names(layout: Layout) -> list[tuple[str, str]]:
+    return [(block.site, block.var) for block in layout.blocks
+            if block.var.startswith(KEPT_PREFIX)]
 
 
 def _stacked_ranges(shapes: list[tuple[int, ...]], axis: int, locations: list[str]) -> list[Range]:

@@ -34,10 +34,12 @@ def physical_plan(roots: list[Node], context: Context | None, rewrite: bool = Tr
     """The physical plan that would compute ``roots`` now (cached aggregates count as known)."""
     if rewrite:
         roots = rewrite_plans(roots)
+    realigned = None
     if context is not None:
         context.ensure_open()
         roots = _with_cached_results(roots, context.results)
-    return lower(roots, namespace=f"t{uuid.uuid4().hex[:8]}.")
+        realigned = context.realignments()
+    return lower(roots, namespace=f"t{uuid.uuid4().hex[:8]}.", realigned=realigned)
 
 
 def explain(roots: list[Node], context: Context | None, rewrite: bool = True) -> str:
@@ -53,6 +55,7 @@ def evaluate(roots: list[Node], context: Context | None, rewrite: bool = True) -
         values[_output(step)] = _run_step(step, values)
     if plan.round_trips and context is None:
         raise InvalidArgumentError("a federated plan needs its Context")
+    done = False
     try:
         for stage in plan.stages:
             if stage.sites or stage.broadcasts:
@@ -66,10 +69,18 @@ def evaluate(roots: list[Node], context: Context | None, rewrite: bool = True) -
                 key = getattr(step, "node_key", None)
                 if key is not None and context is not None:
                     context.results.put(key, value)
+        done = True
     finally:
-        if context is not None and plan.created:
-            context.executor.release(plan.created)
+        if context is not None:
+            _release(context, plan, done)
     return [values[output] for output in plan.outputs]
+
+
+def _release(context: Context, plan: PhysicalPlan, done: bool) -> None:
+    """Drop the plan's intermediates; keep its realignments if it ran to the end."""
+    context.keep_realignments(plan.kept, done)
+    if plan.created:
+        context.executor.release(plan.created)
 
 
 def _output(step: CoordinatorStep) -> ValueId:

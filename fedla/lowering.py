@@ -15,6 +15,7 @@ stage after). Independent aggregates therefore share a round trip.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,18 +69,31 @@ class AtCoordinator:
 Lowered = AtSites | AtCoordinator
 
 
-def lower(roots: list[Node], namespace: str = "") -> PhysicalPlan:
+KEPT_PREFIX = "realigned."
+"""Names of variables a plan leaves at a site for later plans (realigned federated inputs)."""
+
+RealignmentKey = tuple[str, tuple[tuple[SiteId, Range, Range], ...]]
+"""A federated input's lineage key and the blocks (site, rows, cols) it was realigned to."""
+
+
+def lower(roots: list[Node], namespace: str = "",
+          realigned: Mapping[RealignmentKey, Layout] | None = None) -> PhysicalPlan:
     """The physical plan computing every root at the coordinator.
 
     ``namespace`` prefixes the names of the variables the plan creates at sites, so that plans
-    run concurrently by one tenant never name each other's intermediates.
+    run concurrently by one tenant never name each other's intermediates. ``realigned`` holds
+    realignments of federated inputs that earlier plans kept at the sites; a plan that realigns
+    a federated input anew keeps the result too (``PhysicalPlan.kept``), so an iterative
+    algorithm over labels split differently from its features moves their rows once.
     """
-    return _Lowering(namespace).run(roots)
+    return _Lowering(namespace, realigned or {}).run(roots)
 
 
 class _Lowering:
-    def __init__(self, namespace: str) -> None:
+    def __init__(self, namespace: str, realigned: Mapping[RealignmentKey, Layout]) -> None:
         self.namespace = namespace
+        self.realigned = realigned
+        self.kept: list[tuple[RealignmentKey, Layout]] = []
         self.constants: dict[ValueId, Any] = {}
         self.prologue: list[CoordinatorStep] = []
         self.stages: list[Stage] = []
@@ -88,6 +102,7 @@ class _Lowering:
         self._memo: dict[str, Lowered] = {}
         self._gathered: dict[str, AtCoordinator] = {}
         self._created_in: dict[tuple[SiteId, str], int] = {}
+        self._names: dict[tuple[Any, ...], str] = {}
         self._value_info: dict[ValueId, tuple[tuple[int, ...], int]] = {}
         self._counter = 0
         self._leaves = 0
@@ -95,7 +110,7 @@ class _Lowering:
     def run(self, roots: list[Node]) -> PhysicalPlan:
         outputs = [self.at_coordinator(root).value for root in roots]
         return PhysicalPlan(self.constants, self.prologue, self.stages, outputs, self.created,
-                            self.labels)
+                            self.labels, self.kept)
 
     # ----- plumbing
     def _new_id(self, prefix: str) -> ValueId:
@@ -113,16 +128,29 @@ class _Lowering:
         else:
             self.stage(ready).coordinator.append(step)
 
-    def _var(self, key: str) -> str:
-        return f"{self.namespace}{key}"
+    def _name(self, identity: tuple[Any, ...]) -> str:
+        """The variable naming the result of ``identity`` (kernel, attributes, inputs).
+
+        Equal identities get one name, so identical work is queued once; names are short and
+        unique to this plan (``namespace`` + a counter) rather than hashes, which would cost more
+        to compute than the rest of lowering.
+        """
+        name = self._names.get(identity)
+        if name is None:
+            name = self._names[identity] = f"{self.namespace}{len(self._names)}"
+        return name
 
     def _emit(self, stage: int, site: SiteId, kernel: str, args: list[Any],
-              attrs: dict[str, Any]) -> str:
+              attrs: dict[str, Any], node: Node | None = None, name: str | None = None) -> str:
         """Queue ``kernel`` at ``site`` in ``stage``; returns its output variable.
 
-        The variable is named by the step's lineage, so the same work is queued once.
+        Equal steps (kernel, attributes, inputs) get one variable, so the same work is queued
+        once; a step computing a block of ``node`` stands for its kernel and attributes by the
+        node's key, which is cheaper than writing large attributes (fused programs) per block.
 
         ``args`` are blocks at the site or coordinator slices (broadcast to the site first).
+        ``name`` gives the output a name of its own that outlives the plan (it is not among the
+        variables the plan drops afterwards).
         """
         names: list[str] = []
         keys: list[str] = []
@@ -133,23 +161,23 @@ class _Lowering:
             else:
                 names.append(self._broadcast(stage, site, arg))
                 keys.append(arg.key)
-        key = lineage_key(kernel, sorted(attrs.items()), keys)
-        var = self._var(key)
-        if self._first_use(stage, site, var):
+        what = node.key if node is not None else repr(sorted(attrs.items()))
+        var = name or self._name((kernel, what, tuple(keys)))
+        if self._first_use(stage, site, var, keep=name is not None):
             step = KernelStep(kernel, tuple(names), attrs, var)
             self.stage(stage).program(site).steps.append(step)
         return var
 
     def _broadcast(self, stage: int, site: SiteId, source: CoordSlice) -> str:
         # Per stage: a small value travels inline with the steps of its own stage only.
-        var = self._var(lineage_key("broadcast", source.key, stage))
+        var = self._name(("broadcast", source.key, stage))
         if self._first_use(stage, site, var):
             nbytes = self._slice_bytes(source)
             self.stage(stage).broadcasts.append(Broadcast(source, site, var, nbytes))
             self.labels[var] = f"bcast:{source.value}"
         return var
 
-    def _first_use(self, stage: int, site: SiteId, var: str) -> bool:
+    def _first_use(self, stage: int, site: SiteId, var: str, keep: bool = False) -> bool:
         """Whether ``var`` must be made at ``site`` in ``stage``.
 
         A variable made in a later stage is made again in this earlier one (the later step is
@@ -159,7 +187,7 @@ class _Lowering:
         if made_in is not None and made_in <= stage:
             return False
         self._created_in[(site, var)] = stage
-        if made_in is None:
+        if made_in is None and not keep:
             self.created.setdefault(site, []).append(var)
         return True
 
@@ -218,7 +246,7 @@ class _Lowering:
 
     def _operand_slice(self, value: AtCoordinator, rows: Range | None,
                        cols: Range | None) -> CoordSlice:
-        return CoordSlice(value.value, rows, cols, lineage_key(value.key, rows, cols))
+        return CoordSlice(value.value, rows, cols, f"{value.key}[{rows}, {cols}]")
 
     # ----- dispatch
     def _lower(self, node: Node) -> Lowered:
@@ -270,7 +298,8 @@ class _Lowering:
                     for operand, child in zip(operands, node.inputs)]
             rows, cols = (blk.rows, (0, node.shape[1])) if along_rows else \
                 ((0, node.shape[0]), blk.cols)
-            var = self._emit(stage, blk.site, ops.spec(node.op).kernel, args, dict(node.attrs))
+            var = self._emit(stage, blk.site, ops.spec(node.op).kernel, args, dict(node.attrs),
+                             node)
             blocks.append(Block(blk.site, rows, cols, var, var))
         return AtSites(Layout(anchor.layout.partitioning, tuple(blocks)), stage)
 
@@ -295,6 +324,10 @@ class _Lowering:
     def _realign(self, node: Node, where: AtSites, targets: list[tuple[SiteId, Range, Range]],
                  partitioning: Partitioning) -> AtSites:
         """``node`` split as ``targets``; only the parts not already at a target's site move."""
+        keep = node.op == "federated"
+        key: RealignmentKey = (node.key, tuple(targets))
+        if keep and key in self.realigned:
+            return AtSites(self.realigned[key], where.ready)
         layout = where.layout
         moves: list[Move] = []
         assemblies = []
@@ -318,7 +351,7 @@ class _Lowering:
                 partial = self._return(where.ready, blk.site, var, nbytes)
                 moves.append(Move(blk.site, site, (lo_r, hi_r), (lo_c, hi_c), partial, nbytes))
                 self._value_info[partial] = ((hi_r - lo_r, hi_c - lo_c), node.dtype.itemsize)
-                source = CoordSlice(partial, key=lineage_key("piece", blk.key, cut))
+                source = CoordSlice(partial, key=f"{blk.key}[{cut}]")
                 pieces.append((source, offset, True))
             assemblies.append((site, rows, cols, pieces))
         if moves:
@@ -328,15 +361,21 @@ class _Lowering:
         stage = where.ready + 1 if moves else where.ready
         blocks = []
         for site, rows, cols, pieces in assemblies:
-            if len(pieces) == 1 and isinstance(pieces[0][0], Block):
-                blk = pieces[0][0]
-                blocks.append(Block(site, rows, cols, blk.var, blk.key))
+            piece = pieces[0][0]
+            if len(pieces) == 1 and isinstance(piece, Block) and (not keep or piece.key in {
+                    blk.key for blk in layout.blocks}):
+                blocks.append(Block(site, rows, cols, piece.var, piece.key))
                 continue
             attrs: dict[str, Any] = {"shape": [rows[1] - rows[0], cols[1] - cols[0]],
-                     "offsets": [offset for _, offset, _ in pieces]}
-            var = self._emit(stage, site, "assemble", [piece for piece, _, _ in pieces], attrs)
+                                     "offsets": [offset for _, offset, _ in pieces]}
+            kept_as = f"{KEPT_PREFIX}{lineage_key(key, site, rows, cols)}" if keep else None
+            var = self._emit(stage, site, "assemble", [piece for piece, _, _ in pieces], attrs,
+                             name=kept_as)
             blocks.append(Block(site, rows, cols, var, var))
-        return AtSites(Layout(partitioning, tuple(blocks)), stage)
+        result = Layout(partitioning, tuple(blocks))
+        if keep:
+            self.kept.append((key, result))
+        return AtSites(result, stage)
 
     def _cut(self, stage: int, blk: Block, attrs: dict[str, Any]) -> Block:
         var = self._emit(stage, blk.site, "slice", [blk], attrs)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from fedla.plan import Range, SiteId
+from fedla.plan import Layout, Range, SiteId
 
 ValueId = str
 """The name of a value at the coordinator (a constant, a returned partial, a combined result)."""
@@ -163,7 +163,8 @@ class PhysicalPlan:
     """Stages in order; ``prologue`` runs at the coordinator before the first stage.
 
     ``constants`` are the coordinator's own inputs (local matrices, scalars); ``outputs`` the
-    value of each root; ``created`` the variables the plan creates per site, dropped afterwards.
+    value of each root; ``created`` the variables the plan creates per site, dropped afterwards;
+    ``kept`` the realignments of federated inputs it leaves at the sites for later plans.
     """
 
     constants: dict[ValueId, Any]
@@ -172,6 +173,7 @@ class PhysicalPlan:
     outputs: list[ValueId]
     created: dict[SiteId, list[str]]
     labels: dict[str, str] = field(default_factory=dict)
+    kept: list[tuple[Any, Layout]] = field(default_factory=list)
 
     @property
     def round_trips(self) -> int:
@@ -215,7 +217,7 @@ class PhysicalPlan:
         return "\n".join(lines)
 
     def _var(self, var: str) -> str:
-        return self.labels.get(var, var[-8:])
+        return self.labels.get(var, "%" + var.rsplit(".", 1)[-1])
 
     def _slice(self, source: CoordSlice) -> str:
         parts = [f"{lo}:{hi}" if rng else ":" for rng in (source.rows, source.cols)

@@ -8,6 +8,7 @@ interrupting a waiting ``compute()``.
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -205,3 +206,30 @@ def test_ctrl_c_interrupts_a_waiting_compute(frozen_worker: tuple[fl.Context, in
         (X.T @ X).compute()
     assert time.monotonic() - start < 2.5
     os.kill(pid, signal.SIGCONT)
+
+
+def test_a_realigned_input_is_kept_for_later_plans_and_released_with_it(
+    workers: list[str],
+) -> None:
+    """Iterative algorithms over labels split differently move the labels' rows once."""
+    A, y = RNG.standard_normal((900, 4)), RNG.standard_normal((900, 1))
+    with fl.Context(workers=workers, cache_mem=0) as ctx:
+        X = ctx.scatter(A, sizes=[400, 200, 300])
+        baseline = sum(t.variables for s in ctx.workers
+                       for t in ctx.executor.client(s).status().tenants)
+        Y = ctx.scatter(y, sizes=[100, 500, 300])
+        assert physical_plan([(X.T @ Y).node], ctx).round_trips == 2
+        assert_matches((X.T @ Y).compute(), A.T @ y)
+        # The realignment stays at the sites: the next plan over it is one round trip, and
+        # its result is right for new data combined with the kept rows.
+        assert physical_plan([((X * 2).T @ Y).node], ctx).round_trips == 1
+        before = ctx.stats()
+        assert_matches(((X * 2).T @ Y).compute(), (A * 2).T @ y)
+        sent, received = moved(ctx, before)
+        assert received < 2000 and sent < 4000, (sent, received)
+        del Y
+        gc.collect()
+        ctx.flush()
+        after = sum(t.variables for s in ctx.workers
+                    for t in ctx.executor.client(s).status().tenants)
+        assert after == baseline
