@@ -20,8 +20,9 @@ class GrpcExecutor(Executor):
     """One ``WorkerClient`` per site address; a stage's batches go out concurrently.
 
     The calling thread waits in short slices, so Ctrl-C interrupts a waiting ``compute()`` at
-    once and cancels the calls in flight; a frozen worker is detected by the channel's keepalive
-    and reported as ``WorkerUnavailableError``.
+    once; the channels of the sites still answering are closed, which ends their calls, and are
+    opened anew on next use. A frozen worker is detected by the channel's keepalive and reported
+    as ``WorkerUnavailableError``.
     """
 
     def __init__(self, tenant: str, addresses: list[str], timeout: float | None = None) -> None:
@@ -48,18 +49,25 @@ class GrpcExecutor(Executor):
 
     def _call_all(self, batches: dict[SiteId, list[Request]]) -> dict[SiteId, list[Any]]:
         futures = {
-            site: self._pool.submit(self.client(site).execute_all, self.tenant, requests)
+            site: self._pool.submit(self.client(site).execute_all, self.tenant, requests,
+                                    cancellable=False)
             for site, requests in batches.items()
         }
+        pending = set(futures.values())
         try:
-            pending = set(futures.values())
             while pending:
                 _, pending = concurrent.futures.wait(pending, timeout=WAIT_SLICE_SECONDS)
         except BaseException:
-            for site in futures:
-                self.client(site).cancel_all()
+            self._abandon([site for site, future in futures.items() if future in pending])
             raise
         return {site: future.result() for site, future in futures.items()}
+
+    def _abandon(self, sites: list[SiteId]) -> None:
+        """Close the channels of ``sites``, ending their calls; the next use opens new ones."""
+        with self._lock:
+            clients = [self._clients.pop(site) for site in sites if site in self._clients]
+        for client in clients:
+            client.close()
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Per worker: calls, requests, bytes sent/received, READ and lineage cache hits."""

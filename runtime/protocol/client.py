@@ -157,8 +157,14 @@ class WorkerClient:
                 raise result
         return results
 
-    def execute_all(self, tenant: str, requests: list[Request]) -> list[Any]:
+    def execute_all(
+        self, tenant: str, requests: list[Request], *, cancellable: bool = True
+    ) -> list[Any]:
         """Like ``execute`` but return errors in place of results instead of raising them.
+
+        ``cancellable=False`` makes a small batch a plain blocking call, about 0.2 ms faster on
+        loopback, that neither ``cancel_all`` nor Ctrl-C can stop (only ``close`` can): for
+        callers that wait on another thread and close the client to cancel.
 
         Raises
         ------
@@ -176,10 +182,16 @@ class WorkerClient:
         counter = _ByteCounter()
         if message_size(envelope, buffers) <= UNARY_BYTES:
             request = counter.sent(pack_message(envelope, buffers))
-            call = self._call.future(request, timeout=_remaining(deadline))
-            with self._waiting(call, waiting):
-                reply = counter.received(_result(call))
-                response, response_buffers = from_frames(unpack_frames(reply), pb.BatchResponse)
+            if cancellable:
+                call = self._call.future(request, timeout=_remaining(deadline))
+                with self._waiting(call, waiting):
+                    reply = counter.received(_result(call))
+            else:
+                try:
+                    reply = counter.received(self._call(request, timeout=_remaining(deadline)))
+                except grpc.RpcError as exc:
+                    raise self._call_error(exc, waiting, cancelled=False) from None
+            response, response_buffers = from_frames(unpack_frames(reply), pb.BatchResponse)
             if response.ticket:
                 fetch = pb.FetchRequest(tenant=tenant, ticket=response.ticket)
                 stream = self._fetch(
