@@ -27,7 +27,8 @@ from fedla.paramserv.arguments import (
     check_seed,
     resolve_function,
 )
-from fedla.paramserv.local_executor import run_local
+from fedla.paramserv.executor import ParamservExecutor
+from fedla.paramserv.local_executor import LocalExecutor
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.paramserv.aggregation import check_like
 from fedla.runtime.paramserv.checkpoint import latest_checkpoint, load_checkpoint
@@ -158,11 +159,7 @@ def paramserv(
     seed = check_seed(seed)
     params = check_hyperparams(hyperparams)
     checkpoint = check_path("checkpoint_dir", checkpoint_dir)
-    if mode != "LOCAL":
-        raise ModeNotAvailableError(
-            f"paramserv mode={mode!r} is not available yet: FEDERATED/REMOTE_SPARK executors are "
-            "not available yet (they come with their own issues); use mode='LOCAL'"
-        )
+    executor = _executor(mode)
     model = _check_model(model)
     X, y = check_data(features, labels)
     n_rows = X.shape[0]
@@ -216,12 +213,21 @@ def paramserv(
 
     # STEP 5: run
     try:
-        run_local(session, X, y, upd_ref, agg_ref, params)
+        executor.run(session, X, y, upd_ref, agg_ref, params)
     finally:
         session.close()
 
     # STEP 6: result
     return TrainedModel(session.model, session.history)
+
+
+def _executor(mode: str) -> ParamservExecutor:
+    if mode == "LOCAL":
+        return LocalExecutor()
+    raise ModeNotAvailableError(
+        f"paramserv mode={mode!r} is not available yet: FEDERATED/REMOTE_SPARK executors are "
+        "not available yet (they come with their own issues); use mode='LOCAL'"
+    )
 
 
 def _check_model(model: Any) -> list[Any]:

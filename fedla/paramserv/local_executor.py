@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 
 from fedla.paramserv.arguments import import_function
+from fedla.paramserv.executor import ParamservExecutor
 from fedla.runtime.paramserv.errors import RemoteTraceback, WorkerFailedError
 from fedla.runtime.paramserv.messages import Release, Update
 from fedla.runtime.paramserv.session import TrainingSession
@@ -178,11 +179,21 @@ def _worker_main(
     # the process exits with os._exit: shared memory is unmapped by the OS, never unlinked here
 
 
-def run_local(
+class LocalExecutor(ParamservExecutor):
+    """LOCAL: one worker process per task on this machine (see the module docstring)."""
+
+    mode = "LOCAL"
+
+    def run(self, session: TrainingSession, features: np.ndarray, labels: np.ndarray,
+            upd_ref: str, agg_ref: str, hyperparams: dict[str, Any]) -> None:
+        """Train ``session`` with one process per task until every epoch is done."""
+        _run_processes(session, features, labels, upd_ref, agg_ref, hyperparams)
+
+
+def _run_processes(
     session: TrainingSession, features: np.ndarray, labels: np.ndarray, upd_ref: str,
     agg_ref: str, hyperparams: dict[str, Any],
 ) -> None:
-    """Train ``session`` with one process per task until every epoch is done."""
     ctx = _context([ref.partition(":")[0] for ref in (upd_ref, agg_ref)])
     blocks: list[SharedMemory] = []
     processes: list[Any] = []

@@ -1,8 +1,10 @@
 """The worker loop, independent of transport: pull, compute on batches, push, repeat.
 
-``run_worker`` talks to the server through a ``ServerChannel`` (three blocking calls); an executor
-provides one (pipes for LOCAL, gRPC later). Per epoch a worker walks its partition in batches of
-``batchsize`` rows, in a fixed order (as SystemDS does):
+``local_steps`` is the computation between a pull and a push, a pure function of the model and
+the data: it runs wherever the data is (a LOCAL worker process today; a federated site or a
+Spark task by the executor that reaches it). ``run_worker`` drives it against a server through a
+``ServerChannel`` (three blocking calls; pipes for LOCAL). Per epoch a worker walks its
+partition in batches of ``batchsize`` rows, in a fixed order (as SystemDS does):
 
 - freq ``BATCH``: ``upd`` on each batch, push the gradients, continue with the model released.
 - freq ``EPOCH`` / ``NBATCHES``: local steps ``model = agg(model, hyperparams, upd(model, ...))``
@@ -91,6 +93,60 @@ def step_seed(seed: int, worker: int, epoch: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, worker, epoch, step]).generate_state(1)[0] >> 1)
 
 
+@dataclass(frozen=True)
+class Steps:
+    """The batches between two pushes: their row selectors and the seed of each ``upd`` call."""
+
+    rows: list[slice | np.ndarray]
+    seeds: list[int]
+
+
+def local_steps(
+    model: list[Any], hyperparams: Mapping[str, Any], features: Any, labels: Any, steps: Steps,
+    freq: str, upd: UpdateFn, agg: AggregateFn, names: tuple[str, str] = ("upd", "agg"),
+) -> tuple[str, list[Any], int]:
+    """What a worker pushes after computing on ``steps`` from ``model``.
+
+    Parameters
+    ----------
+    model : list of arrays
+        The model as pulled.
+    hyperparams : mapping
+        Passed to ``upd`` (with ``"seed"`` set per step) and to ``agg``.
+    features, labels : arrays of shape (n, d) and (n, c)
+        The worker's data; ``steps.rows`` select each batch.
+    steps : Steps
+        The batches, in order.
+    freq : {"BATCH", "EPOCH", "NBATCHES"}
+        BATCH: the gradients of the first batch. EPOCH/NBATCHES: local steps
+        ``local = agg(local, hyperparams, upd(local, ...))`` over every batch, then the delta
+        ``local - model`` (model averaging).
+    upd, agg : callables
+        SystemDS's pair ``gradients(model, hyperparams, X, y)``, ``aggregate(model, hyperparams,
+        gradients)``.
+    names : (str, str)
+        How ``upd`` and ``agg`` are named in errors.
+
+    Returns
+    -------
+    (kind, arrays, samples)
+        ``GRADIENTS`` or ``DELTA``, the arrays, and the number of rows they were computed on.
+    """
+    fix_upd = f"{names[0]} must return one gradient per leading model array, in model order"
+    fix_agg = f"{names[1]} must return the model list with every array's shape unchanged"
+    local, samples = model, 0
+    for rows, seed in zip(steps.rows, steps.seeds):
+        X, y = features[rows], labels[rows]
+        grads = upd(local, {**hyperparams, "seed": seed}, X, y)
+        check_like(grads, local, f"the gradients returned by {names[0]}", fix_upd, exact=False)
+        samples += X.shape[0]
+        if freq == "BATCH":
+            return GRADIENTS, list(grads), samples
+        local = agg(local, hyperparams, list(grads))
+        check_like(local, model, f"the model returned by {names[1]}", fix_agg)
+    return DELTA, subtract(local, model), samples
+
+
 def run_worker(
     channel: ServerChannel, task: WorkerTask, upd: UpdateFn, agg: AggregateFn,
     hyperparams: Mapping[str, Any], features: Any, labels: Any,
@@ -99,26 +155,13 @@ def run_worker(
     model, version = channel.pull()
     batches = task.batches()
     group = task.batches_per_push()
-    fix_upd = f"{task.upd_name} must return one gradient per leading model array, in model order"
-    fix_agg = f"{task.agg_name} must return the model list with every array's shape unchanged"
     for epoch in range(task.first_epoch, task.epochs):
         for first in range(0, len(batches), group):
-            local, samples = model, 0
-            for step in range(first, min(first + group, len(batches))):
-                rows = batches[step]
-                params = {**hyperparams, "seed": step_seed(task.seed, task.worker, epoch, step)}
-                X, y = features[rows], labels[rows]
-                grads = upd(local, params, X, y)
-                check_like(grads, local, f"the gradients returned by {task.upd_name}", fix_upd,
-                           exact=False)
-                samples += X.shape[0]
-                if task.freq == "BATCH":
-                    break
-                local = agg(local, hyperparams, list(grads))
-                check_like(local, model, f"the model returned by {task.agg_name}", fix_agg)
-            if task.freq == "BATCH":
-                update = Update(task.worker, GRADIENTS, list(grads), samples, version)
-            else:
-                update = Update(task.worker, DELTA, subtract(local, model), samples, version)
-            model, version = channel.push(update)
+            numbers = range(first, min(first + group, len(batches)))
+            steps = Steps([batches[step] for step in numbers],
+                          [step_seed(task.seed, task.worker, epoch, step) for step in numbers])
+            kind, arrays, samples = local_steps(model, hyperparams, features, labels, steps,
+                                                task.freq, upd, agg,
+                                                (task.upd_name, task.agg_name))
+            model, version = channel.push(Update(task.worker, kind, arrays, samples, version))
         model, version = channel.end_epoch()

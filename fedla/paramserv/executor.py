@@ -1,0 +1,26 @@
+"""``ParamservExecutor``: where the workers of one paramserv call run their local steps.
+
+The parameter server, its update policies and the worker loop (``local_steps`` between a pull
+and a push) are transport-independent (``fedla.runtime.paramserv``); an executor decides where
+the loop runs and how it reaches the server. LOCAL runs worker processes on this machine; the
+FEDERATED (sites run the steps by EXEC_UDF, the coordinator drives a thread per site) and
+REMOTE_SPARK (barrier tasks) executors plug in here.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+from fedla.runtime.paramserv.session import TrainingSession
+
+
+class ParamservExecutor(abc.ABC):
+    """Runs a ``TrainingSession``'s worker tasks until every epoch is done."""
+
+    mode: str
+
+    @abc.abstractmethod
+    def run(self, session: TrainingSession, features: Any, labels: Any, upd_ref: str,
+            agg_ref: str, hyperparams: dict[str, Any]) -> None:
+        """Train ``session`` on ``features``/``labels`` with ``upd``/``agg`` by reference."""
