@@ -150,3 +150,22 @@ def test_equal_sparse_matrices_have_equal_keys_however_built():
 def test_other_types_are_refused(value, fragment):
     with pytest.raises(TypeError, match=fragment):
         lineage_key(value)
+
+
+def test_large_plain_containers_are_keyed_by_content_and_type() -> None:
+    """Containers of many plain items take a faster (JSON) encoding with the same guarantees."""
+    ints = list(range(40))
+    assert lineage_key(ints) == lineage_key(tuple(ints))
+    assert lineage_key(ints) != lineage_key([float(i) for i in ints])
+    bits = [i % 2 for i in ints]
+    assert lineage_key(bits) != lineage_key([bool(b) for b in bits])
+    assert lineage_key(ints) != lineage_key([str(i) for i in ints])
+    assert lineage_key(ints) != lineage_key(ints[::-1])
+    forward = {f"k{i}": i for i in range(40)}
+    backward = {f"k{i}": i for i in reversed(range(40))}
+    assert lineage_key(forward) == lineage_key(backward)
+    assert lineage_key(forward) != lineage_key({**forward, "k0": 0.0})
+    # a numpy scalar among many plain items is not a float: it takes the typed encoding
+    assert lineage_key([1.0] * 39 + [np.float64(1.0)]) != lineage_key([1.0] * 40)
+    # the size that switches the encoding does not make two values equal
+    assert lineage_key([0] * 16) != lineage_key([0] * 17)
