@@ -213,7 +213,7 @@ class RequestHandler:
         kernel = get_kernel(inst.op)  # an unknown op fails before its inputs are looked up
         inputs = [_input(scope, operand) for operand in inst.inputs]
         attrs = dict(inst.attrs)
-        # Kernels are called as fn(xp, *inputs, **attrs); xp is not an input of the request.
+        # Kernels are called as fn(backend, *inputs, **attrs); the backend is not an input.
         # Only the arity and names are checked here, so no input value needs computing.
         _check_arguments(kernel, f"operation {inst.op!r}", [None, *inputs], attrs, skip=1)
         variable = DerivedVariable(inst.op, attrs, inputs, self.lineage_cache, scope.tenant)
