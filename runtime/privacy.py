@@ -114,9 +114,10 @@ def refusal(privacy: Privacy) -> str | None:
     if privacy.public:
         return None
     names = ", ".join(repr(name) for name in privacy.datasets) or "a dataset"
+    verb = "is" if len(privacy.datasets) <= 1 else "are"
     if privacy.level is PrivacyLevel.PRIVATE:
-        return f"{names} is private: nothing derived from it may leave this site"
-    rule = (f"{names} is private-aggregation: only aggregates over at least "
+        return f"{names} {verb} private: nothing derived from it may leave this site"
+    rule = (f"{names} {verb} private-aggregation: only aggregates over at least "
             f"{privacy.min_rows} rows may leave this site")
     if privacy.opaque:
         return f"{rule}; this value {privacy.opaque}"
@@ -136,7 +137,7 @@ def derive(kernel: str, attrs: Mapping[str, Any], inputs: Sequence[Privacy]) -> 
     restricted = [p for p in inputs if not p.public]
     if not restricted:
         return PUBLIC
-    rule = _RULES.get(kernel)
+    rule = KERNEL_RULES.get(kernel)
     if rule is None:
         return _opaque(restricted, f"was computed by kernel {kernel!r}, which has no privacy rule")
     return rule(attrs, inputs)
@@ -203,7 +204,7 @@ def _contract(operands: Sequence[tuple[Privacy, int]], kept_axes: Sequence[int])
         elif p.row_axis == axis:
             counts.append(p.rows)
         elif kept < 0:
-            return _opaque(values, "mixes rows and columns of the data")
+            return _opaque(values, "holds products of raw rows, not sums over rows")
         else:
             raw.append(replace(p, row_axis=kept))
     if not raw:
@@ -275,7 +276,7 @@ def _mmchain(attrs: Mapping[str, Any], inputs: Sequence[Privacy]) -> Privacy:
     return _contract(operands, kept_axes=[-1, 1, -1][: len(operands)])
 
 
-_RULES = {
+KERNEL_RULES = {
     "binary": _elementwise,
     "unary": _elementwise,
     "where": _elementwise,
