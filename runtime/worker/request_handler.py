@@ -140,6 +140,9 @@ class RequestHandler:
         try:
             scope = self.config.tenants.scope(principal.tenant)
         except FedlaError as exc:
+            for index, request in enumerate(requests):
+                if self.audit_log is not None:
+                    self._audit(principal, None, index, request, exc)
             return [exc for _ in requests]
         results: list[Metadata | Any | None | FedlaError] = []
         held: list[DerivedVariable] = []  # results kept for later requests of this batch
@@ -262,7 +265,7 @@ class RequestHandler:
             scope.put(name, PinnedVariable(value, privacy=privacy))
         return None
 
-    def _audit(self, principal: Principal, scope: TenantScope, index: int,
+    def _audit(self, principal: Principal, scope: TenantScope | None, index: int,
                request: Request | FedlaError, result: Any) -> None:
         assert self.audit_log is not None
         detail = _label(index, request)
@@ -270,8 +273,9 @@ class RequestHandler:
         returned = isinstance(request, Get) or (
             isinstance(request, ExecUdf) and not request.outputs
         )
-        self.audit_log.record(principal.tenant, kind, detail, request_datasets(scope, request),
-                              result, value_sent=returned)
+        datasets = request_datasets(scope, request) if scope is not None else ()
+        self.audit_log.record(principal.tenant, kind, detail, datasets, result,
+                              value_sent=returned)
 
     def _allowed_function(self, reference: str) -> Any:
         module_name, sep, name = reference.partition(":")
