@@ -45,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         "becomes callable by any coordinator that can reach this worker: allow only packages "
         "you trust with your data (e.g. not numpy, whose load/save touch files)",
     )
+    worker.add_argument(
+        "--audit-log", type=Path, default=None, metavar="FILE",
+        help="append one JSON line per request to FILE (time, tenant, request, datasets, "
+        "bytes out, allowed or refused and why)",
+    )
 
     status = commands.add_parser("status", help="show a worker's tenants, memory and caches")
     status.add_argument("address", metavar="HOST:PORT", help="the worker to ask")
@@ -65,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=Path(args.data_dir),
             allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
             tenant_timeout=args.tenant_timeout,
+            audit_log=args.audit_log,
         )
         if args.cache_mem is not None:
             config.cache_bytes = args.cache_mem

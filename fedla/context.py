@@ -23,7 +23,8 @@ from fedla.plan import Block, Layout, Partitioning, SiteId
 from fedla.runtime.errors import FedlaError, InvalidArgumentError, ShapeMismatchError
 from fedla.runtime.lineage import content_key, lineage_key
 from fedla.runtime.lineage_cache import LineageCache
-from fedla.runtime.protocol.requests import Clear, Put, Read, Request
+from fedla.runtime.privacy import Privacy, PrivacyLevel, of_dataset
+from fedla.runtime.protocol.requests import Clear, Metadata, Put, Read, Request
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -123,6 +124,8 @@ class Context:
         self._used: set[SiteId] = set()
         self._leaves: Counter[str] = Counter()  # live federated inputs per lineage key
         self._realigned: dict[RealignmentKey, Layout] = {}
+        self.leaf_privacy: dict[tuple[SiteId, str], Privacy] = {}
+        """Privacy descriptors of restricted federated inputs, by (site, variable)."""
         self._closed = False
 
     @property
@@ -186,12 +189,22 @@ class Context:
                     )
                 blocks.append(Block(site, (r0, r1), (c0, c1), read.var,
                                     lineage_key("read", meta.fingerprint)))
+                self._note_privacy(site, read, meta)
             dtype = np.result_type(*[np.dtype(meta.dtype) for meta in metas])
             nnz = sum(meta.nnz for meta in metas) if all(meta.nnz >= 0 for meta in metas) else -1
             return self._federated_matrix(blocks, dtype, nnz, axis)
         except BaseException:  # no matrix took the hold: give it back
             self._release(names)
             raise
+
+    def _note_privacy(self, site: SiteId, read: Read, meta: Metadata) -> None:
+        """Keep the privacy level a worker reported for a READ, for ``check_plan``."""
+        level = PrivacyLevel(meta.privacy or "public")
+        privacy = of_dataset(read.path, level, meta.min_rows, rows=meta.shape[0])
+        if privacy.public:
+            self.leaf_privacy.pop((site, read.var), None)
+        else:
+            self.leaf_privacy[(site, read.var)] = privacy
 
     def scatter(
         self,

@@ -19,6 +19,7 @@ from fedla import ops
 from fedla.lowering import lower
 from fedla.physical_plan import Combine, Compute, CoordinatorStep, Gather, PhysicalPlan, ValueId
 from fedla.plan import Node, Partitioning
+from fedla.privacy_check import check_plan
 from fedla.rewrites import rewrite as rewrite_plans
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.kernels import run_kernel
@@ -55,6 +56,8 @@ def evaluate(roots: list[Node], context: Context | None, rewrite: bool = True) -
         values[_output(step)] = _run_step(step, values)
     if plan.round_trips and context is None:
         raise InvalidArgumentError("a federated plan needs its Context")
+    if context is not None:
+        check_plan(plan, context.leaf_privacy)  # refuse before any site work
     done = False
     try:
         for stage in plan.stages:

@@ -210,6 +210,8 @@ def _encode_result(encoder: Encoder, result: Any) -> pb.Response:
                 nnz=result.nnz,
                 fingerprint=result.fingerprint,
                 reused=result.reused,
+                privacy=result.privacy,
+                min_rows=result.min_rows,
             )
         )
     if result is None:
@@ -232,5 +234,7 @@ def _decode_result(response: pb.Response, buffers: list[np.ndarray]) -> Any:
             nnz=int(meta.nnz),
             fingerprint=meta.fingerprint,
             reused=meta.reused,
+            privacy=meta.privacy or "public",
+            min_rows=int(meta.min_rows),
         )
     return None

@@ -213,20 +213,24 @@ class BatchRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[Request, _Mapping]]] = ..., buffer_sizes: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Metadata(_message.Message):
-    __slots__ = ("shape", "dtype", "sparse", "nnz", "fingerprint", "reused")
+    __slots__ = ("shape", "dtype", "sparse", "nnz", "fingerprint", "reused", "privacy", "min_rows")
     SHAPE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SPARSE_FIELD_NUMBER: _ClassVar[int]
     NNZ_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     REUSED_FIELD_NUMBER: _ClassVar[int]
+    PRIVACY_FIELD_NUMBER: _ClassVar[int]
+    MIN_ROWS_FIELD_NUMBER: _ClassVar[int]
     shape: _containers.RepeatedScalarFieldContainer[int]
     dtype: str
     sparse: bool
     nnz: int
     fingerprint: str
     reused: bool
-    def __init__(self, shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., sparse: _Optional[bool] = ..., nnz: _Optional[int] = ..., fingerprint: _Optional[str] = ..., reused: _Optional[bool] = ...) -> None: ...
+    privacy: str
+    min_rows: int
+    def __init__(self, shape: _Optional[_Iterable[int]] = ..., dtype: _Optional[str] = ..., sparse: _Optional[bool] = ..., nnz: _Optional[int] = ..., fingerprint: _Optional[str] = ..., reused: _Optional[bool] = ..., privacy: _Optional[str] = ..., min_rows: _Optional[int] = ...) -> None: ...
 
 class Error(_message.Message):
     __slots__ = ("type", "code", "message")

@@ -90,6 +90,10 @@ class Metadata:
     nnz: int
     fingerprint: str = ""
     reused: bool = False
+    privacy: str = "public"
+    """READ: the file's privacy level (``public``, ``private-aggregation`` or ``private``)."""
+    min_rows: int = 0
+    """READ: the fewest rows an aggregate must cover to leave the site (private-aggregation)."""
 
 
 def describe(request: Request) -> str:

@@ -32,6 +32,7 @@ from fedla.runtime.errors import (
 )
 from fedla.runtime.kernels import get_kernel
 from fedla.runtime.lineage_cache import LineageCache
+from fedla.runtime.privacy import derive
 from fedla.runtime.protocol.requests import (
     Clear,
     ExecInst,
@@ -45,13 +46,21 @@ from fedla.runtime.protocol.requests import (
     Request,
     describe,
 )
+from fedla.runtime.worker.audit_log import AuditLog
 from fedla.runtime.worker.data_reader import (
     data_format,
     file_fingerprint,
     read_matrix,
     resolve_data_path,
 )
+from fedla.runtime.worker.dataset_policy import load_policy
 from fedla.runtime.worker.principal import Principal
+from fedla.runtime.worker.privacy_guard import (
+    check_release,
+    privacy_of,
+    request_datasets,
+    udf_privacy,
+)
 from fedla.runtime.worker.read_cache import ReadCache
 from fedla.runtime.worker.tenant_scope import TenantRegistry, TenantScope
 from fedla.runtime.worker.variables import (
@@ -90,6 +99,7 @@ class WorkerConfig:
     cache_bytes: int = field(default_factory=default_cache_bytes)
     tenant_timeout: float = DEFAULT_TENANT_TIMEOUT_SECONDS
     tenants: TenantRegistry = field(default_factory=TenantRegistry)
+    audit_log: Path | None = None
 
 
 class RequestHandler:
@@ -103,6 +113,7 @@ class RequestHandler:
         self.config = config
         self.read_cache = ReadCache()
         self.lineage_cache = LineageCache(config.cache_bytes)
+        self.audit_log = AuditLog(config.audit_log) if config.audit_log else None
 
     def handle(
         self, principal: Principal, requests: list[Request | FedlaError]
@@ -129,6 +140,9 @@ class RequestHandler:
         try:
             scope = self.config.tenants.scope(principal.tenant)
         except FedlaError as exc:
+            for index, request in enumerate(requests):
+                if self.audit_log is not None:
+                    self._audit(principal, None, index, request, exc)
             return [exc for _ in requests]
         results: list[Metadata | Any | None | FedlaError] = []
         held: list[DerivedVariable] = []  # results kept for later requests of this batch
@@ -147,6 +161,8 @@ class RequestHandler:
                     results.append(self._run(principal, scope, index, request, held))
                     if isinstance(results[-1], FedlaError):
                         failed = index
+                if self.audit_log is not None:
+                    self._audit(principal, scope, index, request, results[-1])
         finally:
             for variable in held:
                 variable.release()
@@ -180,7 +196,9 @@ class RequestHandler:
             scope.put(request.var, PinnedVariable(request.value))
             return _metadata(request.value)
         if isinstance(request, Get):
-            return scope.get(request.var).value()
+            variable = scope.get(request.var)
+            check_release(variable)
+            return variable.value()
         if isinstance(request, ExecInst):
             return self._exec_inst(scope, request, held)
         if isinstance(request, ExecUdf):
@@ -199,13 +217,17 @@ class RequestHandler:
         path = resolve_data_path(self.config.data_dir, read.path)
         fmt = data_format(path, read.format)
         options = dict(read.options)
+        policy = load_policy(self.config.data_dir, path)
+        policy.check_reader(scope.tenant)
         fingerprint = file_fingerprint(path, fmt, options)
         loaded, reused = self.read_cache.load(
             fingerprint, lambda: read_matrix(path, fmt, options)
         )
-        scope.put(read.var, ReadVariable(loaded))
+        privacy = policy.privacy(rows=loaded.value.shape[0])
+        scope.put(read.var, ReadVariable(loaded, privacy=privacy))
         meta = _metadata(loaded.value, count_nonzero=True)
-        return dataclasses.replace(meta, fingerprint=fingerprint, reused=reused)
+        return dataclasses.replace(meta, fingerprint=fingerprint, reused=reused,
+                                   privacy=policy.level.value, min_rows=policy.min_rows)
 
     def _exec_inst(
         self, scope: TenantScope, inst: ExecInst, held: list[DerivedVariable]
@@ -216,7 +238,8 @@ class RequestHandler:
         # Kernels are called as fn(backend, *inputs, **attrs); the backend is not an input.
         # Only the arity and names are checked here, so no input value needs computing.
         _check_arguments(kernel, f"operation {inst.op!r}", [None, *inputs], attrs, skip=1)
-        variable = DerivedVariable(inst.op, attrs, inputs, self.lineage_cache, scope.tenant)
+        variable = DerivedVariable(inst.op, attrs, inputs, self.lineage_cache, scope.tenant,
+                                   privacy=derive(inst.op, attrs, [privacy_of(i) for i in inputs]))
         result, reused = variable.hold()
         held.append(variable)
         scope.put(inst.output, variable)
@@ -224,7 +247,9 @@ class RequestHandler:
 
     def _exec_udf(self, scope: TenantScope, udf: ExecUdf) -> Any:
         function = self._allowed_function(udf.function)
-        inputs = [_value(_input(scope, operand)) for operand in udf.inputs]
+        items = [_input(scope, operand) for operand in udf.inputs]
+        privacy = udf_privacy(udf.function, items, returned=not udf.outputs)
+        inputs = [_value(item) for item in items]
         attrs = dict(udf.attrs)
         _check_arguments(function, f"function {udf.function!r}", inputs, attrs)
         result = function(*inputs, **attrs)
@@ -237,8 +262,20 @@ class RequestHandler:
                 f"{udf.function} must return {len(outputs)} values for outputs {outputs}"
             )
         for name, value in zip(outputs, values):
-            scope.put(name, PinnedVariable(value))
+            scope.put(name, PinnedVariable(value, privacy=privacy))
         return None
+
+    def _audit(self, principal: Principal, scope: TenantScope | None, index: int,
+               request: Request | FedlaError, result: Any) -> None:
+        assert self.audit_log is not None
+        detail = _label(index, request)
+        kind = "UNDECODED" if isinstance(request, FedlaError) else describe(request).split()[0]
+        returned = isinstance(request, Get) or (
+            isinstance(request, ExecUdf) and not request.outputs
+        )
+        datasets = request_datasets(scope, request) if scope is not None else ()
+        self.audit_log.record(principal.tenant, kind, detail, datasets, result,
+                              value_sent=returned)
 
     def _allowed_function(self, reference: str) -> Any:
         module_name, sep, name = reference.partition(":")

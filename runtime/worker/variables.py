@@ -23,6 +23,7 @@ from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.kernels import run_kernel
 from fedla.runtime.lineage import is_plain, lineage_key
 from fedla.runtime.lineage_cache import MISSING, LineageCache
+from fedla.runtime.privacy import PUBLIC, Privacy
 from fedla.runtime.worker.read_cache import LoadedFile
 
 
@@ -31,6 +32,7 @@ class Variable:
 
     lineage: str
     shared: bool
+    privacy: Privacy  # which restricted datasets the value derives from (fedla.runtime.privacy)
 
     def value(self) -> Any:
         """The variable's value (recomputed if it had been evicted)."""
@@ -44,6 +46,7 @@ class PinnedVariable(Variable):
     held: Any
     lineage: str = field(default_factory=lambda: lineage_key("pinned", uuid.uuid4().hex))
     shared: bool = False
+    privacy: Privacy = PUBLIC  # PUT data is the tenant's own
 
     def value(self) -> Any:
         """The held value."""
@@ -56,6 +59,7 @@ class ReadVariable(Variable):
 
     loaded: LoadedFile
     shared: bool = True
+    privacy: Privacy = PUBLIC  # from the file's policy
 
     @property
     def lineage(self) -> str:  # type: ignore[override]
@@ -87,6 +91,7 @@ class DerivedVariable(Variable):
     shared: bool = field(init=False)
     cache_key: str = field(init=False)
     held: Any = field(init=False, default=MISSING, repr=False)
+    privacy: Privacy = PUBLIC  # derived from the inputs' by the kernel's privacy rule
 
     def __post_init__(self) -> None:
         keys = [
