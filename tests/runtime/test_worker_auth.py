@@ -25,7 +25,8 @@ from fedla.runtime.errors import (
 from fedla.runtime.protocol.client import ClientTls, WorkerClient
 from fedla.runtime.protocol.framing import UNARY_BYTES
 from fedla.runtime.protocol.requests import Clear, Get, Put
-from fedla.runtime.worker.auth import read_token_file, token_digest
+from fedla.runtime.worker.auth import Authenticator, read_token_file, token_digest
+from fedla.runtime.worker.principal import Principal
 from tests.runtime.test_worker_process import (
     EXIT_TIMEOUT,
     START_TIMEOUT,
@@ -334,3 +335,44 @@ def test_serving_all_interfaces_with_a_token_file_needs_no_insecure(tmp_path, cr
         port = address.rsplit(":", 1)[1]
         _assert_healthy(f"127.0.0.1:{port}", credentials["bob"])
 
+
+
+def _authenticator(client_certificates: bool = False) -> Authenticator:
+    return Authenticator({"alice": token_digest("a-token"), "bob": token_digest("b-token")},
+                         {"ops": token_digest("o-token")}, client_certificates)
+
+
+@pytest.mark.parametrize(
+    "metadata, auth_context, operator, expected",
+    [
+        ([("authorization", "Bearer a-token")], {}, False, Principal("alice")),
+        ([("authorization", "Bearer b-token")], {}, True, Principal("bob")),
+        ([("authorization", "Bearer o-token")], {}, True, Principal("ops", operator=True)),
+        ([], {"x509_common_name": [b"carol"]}, False, Principal("carol")),
+        # A presented token decides, even over a verified certificate.
+        ([("authorization", "Bearer a-token")], {"x509_common_name": [b"carol"]}, False,
+         Principal("alice")),
+    ],
+    ids=["tenant", "tenant-at-status", "operator", "certificate", "token-over-certificate"],
+)
+def test_authenticator_identifies_the_credential(metadata, auth_context, operator, expected):
+    got = _authenticator(client_certificates=True).identify(metadata, auth_context,
+                                                            operator=operator)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "metadata, auth_context",
+    [([], {}), ([("authorization", "Bearer o-token")], {}),
+     ([("authorization", "Bearer a-token ")], {}), ([("x-tenant", "alice")], {}),
+     ([], {"x509_common_name": [b"carol"]})],
+    ids=["nothing", "operator-token-on-a-call", "altered-token", "other-header",
+         "certificate-without-client-ca"],
+)
+def test_authenticator_refuses_anything_else(metadata, auth_context):
+    with pytest.raises(AuthenticationError):
+        _authenticator().identify(metadata, auth_context)
+
+
+def test_without_credentials_the_envelope_names_the_tenant():
+    assert Authenticator({}, {}).identify([("authorization", "Bearer x")], {}) is None
