@@ -91,6 +91,8 @@ def add_token(path: str | Path, name: str) -> str:
             f"tenant {name!r} already has a token in {path}; remove its line to replace it"
         )
     token = secrets.token_urlsafe(TOKEN_BYTES)
+    while token.startswith("-"):  # a leading '-' reads as an option: `fedla status --token -x`
+        token = secrets.token_urlsafe(TOKEN_BYTES)
     descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     with os.fdopen(descriptor, "a") as file:
         file.write(f"{name}: {token_digest(token)}\n")

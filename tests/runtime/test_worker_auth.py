@@ -94,6 +94,7 @@ def test_token_add_prints_the_token_once_and_stores_only_its_hash(credentials):
     text = Path(credentials["tenants"]).read_text()
     assert credentials["alice"] not in text and credentials["bob"] not in text
     assert Path(credentials["tenants"]).stat().st_mode & 0o077 == 0
+    assert not any(str(credentials[name]).startswith("-") for name in ("alice", "bob", "ops"))
     again = _fedla("token", "add", "alice", "--file", str(credentials["tenants"]))
     assert again.returncode != 0
     assert "tenant 'alice' already has a token" in again.stderr
@@ -205,11 +206,11 @@ def test_status_shows_a_tenant_only_itself_and_an_operator_everyone(token_worker
                 token = str(credentials[secret])
                 assert token.encode() not in raw
                 assert token_digest(token).encode() not in raw
-        cli = _fedla("status", address, "--token", credentials["alice"])
+        cli = _fedla("status", address, f"--token={credentials['alice']}")
         assert cli.returncode == 0, cli.stdout + cli.stderr
         assert "alice" in cli.stdout and "bob" not in cli.stdout
         assert str(data_dir) not in cli.stdout and credentials["alice"] not in cli.stdout
-        cli = _fedla("status", address, "--token", credentials["ops"])
+        cli = _fedla("status", address, f"--token={credentials['ops']}")
         assert "alice" in cli.stdout and "bob" in cli.stdout and "lineage cache" in cli.stdout
     finally:
         alice.execute("a", [Clear(all=True)])
