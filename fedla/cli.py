@@ -131,8 +131,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 0
     if args.command == "certs":
-        from fedla.dev_certs import make_dev_certs
-
+        try:
+            from fedla.dev_certs import make_dev_certs
+        except ImportError:
+            certs.error("needs the cryptography package: pip install 'fedla[certs]'")
         try:
             paths = make_dev_certs(args.directory, args.host, client_name=args.client)
         except (OSError, ValueError) as exc:
