@@ -1,12 +1,17 @@
-"""The ``fedla`` command line: ``fedla worker`` runs a worker daemon, ``fedla demo`` a tour."""
+"""The ``fedla`` command line: ``fedla worker`` runs a worker daemon, ``fedla demo`` a tour.
+
+``fedla token add`` and ``fedla certs`` make the credentials a worker checks.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from fedla.runtime.errors import FedlaError
 from fedla.runtime.worker.request_handler import (
     DEFAULT_ALLOWED_MODULES,
     DEFAULT_TENANT_TIMEOUT_SECONDS,
@@ -51,8 +56,52 @@ def main(argv: list[str] | None = None) -> int:
         "bytes out, allowed or refused and why)",
     )
 
+    worker.add_argument(
+        "--token-file", metavar="FILE",
+        help="tenants' tokens, one 'name: sha256-hex' line each (made by 'fedla token add'); "
+        "callers must present one and their tenant is its name",
+    )
+    worker.add_argument(
+        "--operator-token-file", metavar="FILE",
+        help="operators' tokens (same format); 'fedla status' with one shows every tenant",
+    )
+    worker.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate")
+    worker.add_argument("--tls-key", metavar="PEM", help="the key of --tls-cert")
+    worker.add_argument(
+        "--tls-client-ca", metavar="PEM",
+        help="require client certificates signed by this CA (mTLS); a certificate's common "
+        "name is the caller's tenant",
+    )
+    worker.add_argument(
+        "--insecure", action="store_true",
+        help="allow serving a non-loopback --host without --token-file or --tls-client-ca: "
+        "anyone who reaches the port can then act as any tenant",
+    )
+
     status = commands.add_parser("status", help="show a worker's tenants, memory and caches")
     status.add_argument("address", metavar="HOST:PORT", help="the worker to ask")
+    _add_client_credentials(status)
+
+    token = commands.add_parser("token", help="manage a worker's token file")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_add = token_commands.add_parser(
+        "add", help="make a random token for a tenant, print it once, store its hash"
+    )
+    token_add.add_argument("name", help="the tenant name the token authenticates")
+    token_add.add_argument("--file", required=True, help="token file to append to")
+
+    certs = commands.add_parser(
+        "certs", help="make a development CA, a server and a client certificate (PEM)"
+    )
+    certs.add_argument("directory", metavar="DIR", help="where to write the files")
+    certs.add_argument(
+        "--host", action="append", default=[], metavar="NAME",
+        help="a DNS name or IP of the workers (repeatable); localhost and 127.0.0.1 always",
+    )
+    certs.add_argument(
+        "--client", default="fedla-client", metavar="NAME",
+        help="common name of the client certificate, i.e. its tenant (default fedla-client)",
+    )
 
     demo = commands.add_parser("demo", help="start loopback workers and run a federated example")
     demo.add_argument("--workers", type=int, default=3, help="number of loopback workers")
@@ -64,28 +113,86 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     if args.command == "worker":
-        from fedla.runtime.worker.server import serve
-
-        config = WorkerConfig(
-            data_dir=Path(args.data_dir),
-            allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
-            tenant_timeout=args.tenant_timeout,
-            audit_log=args.audit_log,
-        )
-        if args.cache_mem is not None:
-            config.cache_bytes = args.cache_mem
-        try:
-            serve(config, host=args.host, port=args.port)
-        except OSError as exc:  # bad data dir, port in use: a message, not a traceback
-            worker.error(str(exc))
-        return 0
+        return _run_worker(worker, args)
     if args.command == "status":
+        from fedla.runtime.protocol.client import ClientTls
         from fedla.worker_status import print_status
 
-        return print_status(args.address)
+        tls = None
+        if args.tls_ca or args.tls_cert or args.tls_key:
+            tls = ClientTls(args.tls_ca, args.tls_cert, args.tls_key)
+        return print_status(args.address, token=args.token or os.environ.get("FEDLA_TOKEN"),
+                            tls=tls)
+    if args.command == "token":
+        from fedla.runtime.worker.auth import add_token
+
+        try:
+            secret = add_token(args.file, args.name)
+        except (FedlaError, OSError) as exc:
+            token_add.error(str(exc))
+        print(secret)
+        print(f"stored the hash of tenant {args.name!r}'s token in {args.file}; the token is "
+              "shown only now: give it to the tenant (Context(token=...) or FEDLA_TOKEN)",
+              file=sys.stderr)
+        return 0
+    if args.command == "certs":
+        try:
+            from fedla.dev_certs import make_dev_certs
+        except ImportError:
+            certs.error("needs the cryptography package: pip install 'fedla[certs]'")
+        try:
+            paths = make_dev_certs(args.directory, args.host, client_name=args.client)
+        except (OSError, ValueError) as exc:
+            certs.error(str(exc))
+        for role, path in paths.items():
+            print(f"{role:>10}: {path}")
+        return 0
     from fedla.demo import run_demo
 
     return run_demo(workers=args.workers, rows=args.rows)
+
+
+def _run_worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from fedla.runtime.worker.auth import Authenticator, read_token_file
+    from fedla.runtime.worker.server import ServerTls, serve
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    if args.tls_client_ca and not args.tls_cert:
+        parser.error("--tls-client-ca needs --tls-cert and --tls-key (mTLS runs over TLS)")
+    try:
+        tokens = read_token_file(args.token_file) if args.token_file else {}
+        operators = read_token_file(args.operator_token_file) if args.operator_token_file else {}
+    except (FedlaError, OSError) as exc:
+        parser.error(str(exc))
+    if args.token_file and not tokens:
+        parser.error(f"--token-file {args.token_file} holds no tokens; see 'fedla token add'")
+    tls = None
+    if args.tls_cert:
+        tls = ServerTls(Path(args.tls_cert), Path(args.tls_key),
+                        Path(args.tls_client_ca) if args.tls_client_ca else None)
+    authenticator = Authenticator(tokens, operators, client_certificates=bool(args.tls_client_ca))
+    config = WorkerConfig(
+        data_dir=Path(args.data_dir),
+        allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
+        tenant_timeout=args.tenant_timeout,
+        audit_log=args.audit_log,
+    )
+    if args.cache_mem is not None:
+        config.cache_bytes = args.cache_mem
+    try:
+        serve(config, host=args.host, port=args.port, authenticator=authenticator, tls=tls,
+              insecure=args.insecure)
+    except (OSError, FedlaError) as exc:  # bad data dir, port in use, no credentials
+        parser.error(str(exc))
+    return 0
+
+
+def _add_client_credentials(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--token", help="bearer token (default: the FEDLA_TOKEN variable)")
+    parser.add_argument("--tls-ca", metavar="PEM", help="CA of the worker's TLS certificate")
+    parser.add_argument("--tls-cert", metavar="PEM", help="client certificate (mTLS)")
+    parser.add_argument("--tls-key", metavar="PEM", help="the key of --tls-cert")
 
 
 def _byte_size(text: str) -> int:

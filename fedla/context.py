@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import uuid
 import weakref
@@ -24,6 +25,7 @@ from fedla.runtime.errors import FedlaError, InvalidArgumentError, ShapeMismatch
 from fedla.runtime.lineage import content_key, lineage_key
 from fedla.runtime.lineage_cache import LineageCache
 from fedla.runtime.privacy import Privacy, PrivacyLevel, of_dataset
+from fedla.runtime.protocol.client import ClientTls
 from fedla.runtime.protocol.requests import Clear, Metadata, Put, Read, Request
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,7 +54,19 @@ class Context:
     data_dir : str or Path, optional
         Data directory of the local sites (default: a fresh temporary directory).
     tenant : str, optional
-        Tenant id sent with every request (default: a random UUID).
+        Tenant id sent with every request to workers without credentials (default: a random
+        UUID). A worker with credentials ignores it and takes the tenant from ``token`` or the
+        client certificate.
+    token : str, optional
+        Bearer token for workers started with ``--token-file`` (``fedla token add`` makes
+        one); default: the environment variable ``FEDLA_TOKEN``. Sent as call metadata on every
+        request; it is the tenant's credential, so keep it secret.
+    tls_ca : str or Path, optional
+        CA certificate (PEM) that signed the workers' certificates; connect over TLS to workers
+        started with ``--tls-cert``.
+    tls_cert, tls_key : str or Path, optional
+        Client certificate and key (PEM) for workers started with ``--tls-client-ca``; the
+        certificate's common name is the tenant.
     allow_modules : sequence of str
         Extra packages local sites may call by reference in EXEC_UDF.
     timeout : float, optional
@@ -93,6 +107,10 @@ class Context:
         cache_mem: int = DEFAULT_RESULT_CACHE_BYTES,
         local_worker_options: Sequence[str] = (),
         executor: Literal["grpc", "in-process"] = "grpc",
+        token: str | None = None,
+        tls_ca: str | Path | None = None,
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
     ) -> None:
         self.tenant = tenant or uuid.uuid4().hex
         self.timeout = timeout
@@ -111,7 +129,10 @@ class Context:
                 self._pool = LocalWorkerPool(local_workers, data_dir, tuple(allow_modules),
                                              options=tuple(local_worker_options))
             addresses = list(workers) + (self._pool.addresses if self._pool else [])
-            self.executor = GrpcExecutor(self.tenant, addresses, timeout)
+            tls = (ClientTls(tls_ca, tls_cert, tls_key)
+                   if (tls_ca, tls_cert, tls_key) != (None, None, None) else None)
+            self.executor = GrpcExecutor(self.tenant, addresses, timeout,
+                                         token=token or os.environ.get("FEDLA_TOKEN"), tls=tls)
             self._data_dir = self._pool.data_dir if self._pool else None
         else:
             raise InvalidArgumentError(

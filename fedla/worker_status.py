@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fedla.runtime.errors import FedlaError
-from fedla.runtime.protocol.client import WorkerClient
+from fedla.runtime.protocol.client import ClientTls, WorkerClient
 
 
-def print_status(address: str) -> int:
-    """Print the status of the worker at ``address``; returns a process exit code."""
-    client = WorkerClient(address, timeout=10)
+def print_status(address: str, token: str | None = None, tls: ClientTls | None = None) -> int:
+    """Print the status of the worker at ``address``; returns a process exit code.
+
+    With a tenant's token the worker shows that tenant only; with an operator's, every tenant.
+    """
+    client = WorkerClient(address, timeout=10, token=token, tls=tls)
     try:
         status = client.status()
     except FedlaError as exc:
@@ -21,9 +24,11 @@ def print_status(address: str) -> int:
     print(f"tenants: {len(status.tenants)} (idle ones are dropped after "
           f"{_duration(status.tenant_timeout_seconds)})")
     for tenant in status.tenants:
-        print(f"  {tenant.tenant_hint}  {tenant.variables:>6} variables  "
+        print(f"  {tenant.tenant or '(unnamed)'}  {tenant.variables:>6} variables  "
               f"{_size(tenant.held_bytes):>10} held  idle {_duration(tenant.idle_seconds)}")
     for name, cache in (("READ cache", status.read_cache), ("lineage cache", status.lineage_cache)):
+        if not status.HasField(name.split()[0].lower() + "_cache"):
+            continue  # shown to operators only
         lookups = cache.hits + cache.misses
         rate = f"{100 * cache.hits / lookups:.1f}%" if lookups else "-"
         budget = f" of {_size(cache.budget)}" if cache.budget else ""

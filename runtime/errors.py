@@ -41,6 +41,14 @@ class UnknownKernelError(FedlaError, NotImplementedError):
     """A request names an operation that is not in the kernel registry."""
 
 
+class AuthenticationError(FedlaError, PermissionError):
+    """The caller presented no credential, or one the worker does not know.
+
+    A missing or wrong bearer token; a client certificate from another CA is refused by the TLS
+    handshake itself, before any call.
+    """
+
+
 class AccessDeniedError(FedlaError, PermissionError):
     """The worker refuses the request (path outside the data directory, forbidden function)."""
 
@@ -75,6 +83,7 @@ ERROR_CLASSES: dict[str, type[FedlaError]] = {
         UnknownVariableError,
         DataFileNotFoundError,
         UnknownKernelError,
+        AuthenticationError,
         AccessDeniedError,
         ResourceLimitError,
         RequestSkippedError,

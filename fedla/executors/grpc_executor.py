@@ -9,7 +9,7 @@ from typing import Any
 
 from fedla.executors.base import Executor
 from fedla.plan import SiteId
-from fedla.runtime.protocol.client import WorkerClient
+from fedla.runtime.protocol.client import ClientTls, WorkerClient
 from fedla.runtime.protocol.requests import Request
 
 WAIT_SLICE_SECONDS = 0.2
@@ -25,10 +25,19 @@ class GrpcExecutor(Executor):
     as ``WorkerUnavailableError``.
     """
 
-    def __init__(self, tenant: str, addresses: list[str], timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        tenant: str,
+        addresses: list[str],
+        timeout: float | None = None,
+        token: str | None = None,
+        tls: ClientTls | None = None,
+    ) -> None:
         super().__init__(tenant)
         self.addresses = list(addresses)
         self.timeout = timeout
+        self._token = token
+        self._tls = tls
         self._clients: dict[SiteId, WorkerClient] = {}
         self._lock = threading.Lock()
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=16,
@@ -44,7 +53,9 @@ class GrpcExecutor(Executor):
         with self._lock:
             client = self._clients.get(site)
             if client is None:
-                client = self._clients[site] = WorkerClient(site, timeout=self.timeout)
+                client = self._clients[site] = WorkerClient(
+                    site, timeout=self.timeout, token=self._token, tls=self._tls
+                )
             return client
 
     def _call_all(self, batches: dict[SiteId, list[Request]]) -> dict[SiteId, list[Any]]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -76,6 +77,42 @@ def keepalive_options(keepalive_s: float) -> list[tuple[str, int]]:
     ]
 
 
+@dataclass(frozen=True)
+class ClientTls:
+    """TLS files (PEM) of a coordinator.
+
+    The CA that signed the workers' certificates, and for mTLS the coordinator's own certificate
+    and key (``fedla certs`` makes a development set).
+
+    Parameters
+    ----------
+    ca : str or Path, optional
+        CA certificate to verify workers with; None uses the system's roots.
+    cert, key : str or Path, optional
+        Client certificate and its key, for workers that require one (``--tls-client-ca``).
+    """
+
+    ca: str | Path | None = None
+    cert: str | Path | None = None
+    key: str | Path | None = None
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Channel credentials for gRPC from the files."""
+        if (self.cert is None) != (self.key is None):
+            raise InvalidArgumentError(
+                "a client certificate needs its key: give both tls_cert and tls_key, or neither"
+            )
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca),
+            private_key=_read(self.key),
+            certificate_chain=_read(self.cert),
+        )
+
+
+def _read(path: str | Path | None) -> bytes | None:
+    return None if path is None else Path(path).read_bytes()
+
+
 @dataclass
 class TrafficCounter:
     """Requests, calls and bytes that crossed one channel, and how often the worker reused work.
@@ -109,6 +146,12 @@ class WorkerClient:
     keepalive_s : float, default 10.0
         Ping interval and ping timeout in seconds: a worker that stops answering is detected
         after about twice this.
+    token : str, optional
+        Bearer token sent as ``authorization`` call metadata on every RPC, for workers started
+        with ``--token-file``; the worker takes the tenant from it, not from ``execute``'s
+        ``tenant`` argument.
+    tls : ClientTls, optional
+        Connect over TLS (workers started with ``--tls-cert``); None connects in plaintext.
     """
 
     def __init__(
@@ -116,6 +159,8 @@ class WorkerClient:
         address: str,
         timeout: float | None = None,
         keepalive_s: float = DEFAULT_KEEPALIVE_SECONDS,
+        token: str | None = None,
+        tls: ClientTls | None = None,
     ) -> None:
         if timeout is not None and not timeout > 0:
             raise InvalidArgumentError(
@@ -134,9 +179,12 @@ class WorkerClient:
         self._lock = threading.Lock()
         self._in_flight: set[grpc.Future] = set()
         self._cancelled: set[grpc.Future] = set()
-        self._channel = grpc.insecure_channel(
-            address, options=[*GRPC_OPTIONS, *keepalive_options(keepalive_s)]
-        )
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
+        options = [*GRPC_OPTIONS, *keepalive_options(keepalive_s)]
+        if tls is None:
+            self._channel = grpc.insecure_channel(address, options=options)
+        else:
+            self._channel = grpc.secure_channel(address, tls.credentials(), options=options)
         # Frames are (de)serialized by ``framing``; gRPC moves raw bytes.
         service = "/" + pb.DESCRIPTOR.services_by_name["Worker"].full_name
         self._call = self._channel.unary_unary(f"{service}/Call")
@@ -183,19 +231,24 @@ class WorkerClient:
         if message_size(envelope, buffers) <= UNARY_BYTES:
             request = counter.sent(pack_message(envelope, buffers))
             if cancellable:
-                call = self._call.future(request, timeout=_remaining(deadline))
+                call = self._call.future(
+                    request, timeout=_remaining(deadline), metadata=self._metadata
+                )
                 with self._waiting(call, waiting):
                     reply = counter.received(_result(call))
             else:
                 try:
-                    reply = counter.received(self._call(request, timeout=_remaining(deadline)))
+                    reply = counter.received(self._call(
+                        request, timeout=_remaining(deadline), metadata=self._metadata
+                    ))
                 except grpc.RpcError as exc:
                     raise self._call_error(exc, waiting, cancelled=False) from None
             response, response_buffers = from_frames(unpack_frames(reply), pb.BatchResponse)
             if response.ticket:
                 fetch = pb.FetchRequest(tenant=tenant, ticket=response.ticket)
                 stream = self._fetch(
-                    counter.sent(pack_message(fetch, [])), timeout=_remaining(deadline)
+                    counter.sent(pack_message(fetch, [])), timeout=_remaining(deadline),
+                    metadata=self._metadata,
                 )
                 with self._waiting(stream, waiting):
                     response, response_buffers = from_frames(
@@ -203,7 +256,8 @@ class WorkerClient:
                     )
         else:
             stream = self._execute(
-                map(counter.sent, to_frames(envelope, buffers)), timeout=_remaining(deadline)
+                map(counter.sent, to_frames(envelope, buffers)), timeout=_remaining(deadline),
+                metadata=self._metadata,
             )
             with self._waiting(stream, waiting):
                 response, response_buffers = from_frames(
@@ -252,9 +306,16 @@ class WorkerClient:
                     else:
                         self.traffic.exec_misses += 1
 
-    def status(self) -> pb.WorkerStatus:
-        """The worker's tenants, memory and cache figures."""
-        call = self._status.future(pack_message(pb.StatusRequest(), []), timeout=self.timeout)
+    def status(self, tenant: str = "") -> pb.WorkerStatus:
+        """The worker's tenants, memory and cache figures.
+
+        A worker with credentials shows the caller's own tenant (every tenant to an operator
+        token). Without credentials it names no tenant but ``tenant``, the caller's own id.
+        """
+        request = pb.StatusRequest(tenant=tenant)
+        call = self._status.future(
+            pack_message(request, []), timeout=self.timeout, metadata=self._metadata
+        )
         with self._waiting(call, "a status request"):
             status, _ = from_frames(unpack_frames(_result(call)), pb.WorkerStatus)
         return status

@@ -277,8 +277,10 @@ class FetchRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., ticket: _Optional[str] = ...) -> None: ...
 
 class StatusRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
 
 class CacheStatus(_message.Message):
     __slots__ = ("entries", "bytes", "budget", "hits", "misses", "evictions")
@@ -297,16 +299,18 @@ class CacheStatus(_message.Message):
     def __init__(self, entries: _Optional[int] = ..., bytes: _Optional[int] = ..., budget: _Optional[int] = ..., hits: _Optional[int] = ..., misses: _Optional[int] = ..., evictions: _Optional[int] = ...) -> None: ...
 
 class TenantStatus(_message.Message):
-    __slots__ = ("tenant_hint", "variables", "held_bytes", "idle_seconds")
+    __slots__ = ("tenant_hint", "variables", "held_bytes", "idle_seconds", "tenant")
     TENANT_HINT_FIELD_NUMBER: _ClassVar[int]
     VARIABLES_FIELD_NUMBER: _ClassVar[int]
     HELD_BYTES_FIELD_NUMBER: _ClassVar[int]
     IDLE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     tenant_hint: str
     variables: int
     held_bytes: int
     idle_seconds: float
-    def __init__(self, tenant_hint: _Optional[str] = ..., variables: _Optional[int] = ..., held_bytes: _Optional[int] = ..., idle_seconds: _Optional[float] = ...) -> None: ...
+    tenant: str
+    def __init__(self, tenant_hint: _Optional[str] = ..., variables: _Optional[int] = ..., held_bytes: _Optional[int] = ..., idle_seconds: _Optional[float] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class WorkerStatus(_message.Message):
     __slots__ = ("uptime_seconds", "data_dir", "rss_bytes", "tenants", "read_cache", "lineage_cache", "tenant_timeout_seconds")

@@ -13,6 +13,7 @@ import grpc
 from fedla.runtime.errors import (
     ERROR_CLASSES,
     AccessDeniedError,
+    AuthenticationError,
     CallCancelledError,
     DataFileNotFoundError,
     FedlaError,
@@ -30,6 +31,7 @@ STATUS_CODES: dict[type[FedlaError], grpc.StatusCode] = {
     UnknownVariableError: grpc.StatusCode.NOT_FOUND,
     DataFileNotFoundError: grpc.StatusCode.NOT_FOUND,
     UnknownKernelError: grpc.StatusCode.UNIMPLEMENTED,
+    AuthenticationError: grpc.StatusCode.UNAUTHENTICATED,
     AccessDeniedError: grpc.StatusCode.PERMISSION_DENIED,
     ResourceLimitError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     RequestSkippedError: grpc.StatusCode.ABORTED,

@@ -9,13 +9,17 @@ from dataclasses import dataclass
 class Principal:
     """The caller of a batch.
 
-    For now the servicer builds it from the envelope's tenant field; authenticated identities
-    (bearer tokens, mTLS client certificates) will replace that source, not this type's role.
+    The servicer builds it from the caller's credential (``worker.auth``): a bearer token's
+    tenant name or a client certificate's common name. Only a worker without credentials
+    (loopback, or ``--insecure``) takes the tenant from the request envelope.
 
     Parameters
     ----------
     tenant : str
         The tenant id; it selects the caller's ``TenantScope``.
+    operator : bool, default False
+        The caller presented an operator token: ``Status`` shows it every tenant.
     """
 
     tenant: str
+    operator: bool = False

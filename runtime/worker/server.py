@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import signal
 import threading
 from concurrent import futures
+from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 
+from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.protocol.framing import GRPC_OPTIONS
+from fedla.runtime.worker.auth import Authenticator
 from fedla.runtime.worker.request_handler import RequestHandler, WorkerConfig
 from fedla.runtime.worker.servicer import WorkerServicer
 
@@ -34,18 +39,79 @@ seconds to notice a frozen worker, so any rate is allowed and no ping counts as 
 """
 
 
+@dataclass(frozen=True)
+class ServerTls:
+    """The worker's TLS files (PEM): its certificate and key, and optionally a client CA.
+
+    With ``client_ca`` every client must present a certificate signed by it (mTLS), and the
+    certificate's common name is the caller's tenant.
+    """
+
+    cert: Path
+    key: Path
+    client_ca: Path | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        """Server credentials for gRPC from the files."""
+        client_ca = self.client_ca.read_bytes() if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(self.key.read_bytes(), self.cert.read_bytes())],
+            root_certificates=client_ca,
+            require_client_auth=client_ca is not None,
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names only this machine (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def create_server(
     config: WorkerConfig,
     host: str = "127.0.0.1",
     port: int = 0,
     max_threads: int | None = None,
+    authenticator: Authenticator | None = None,
+    tls: ServerTls | None = None,
+    insecure: bool = False,
 ) -> tuple[grpc.Server, int]:
-    """Build a worker server bound to ``host:port`` (0 = a free port); returns it and the port."""
+    """Build a worker server bound to ``host:port`` (0 = a free port); returns it and the port.
+
+    Without credentials (no tenant tokens in ``authenticator``, no client CA in ``tls``) the
+    worker binds only to a loopback address unless ``insecure``: anyone who can reach it could
+    otherwise name any tenant.
+
+    Raises
+    ------
+    InvalidArgumentError
+        ``host`` is not loopback, no credentials are configured and ``insecure`` is False.
+    """
     data_path = config.data_dir
     if not data_path.is_dir():
         problem = "is not a directory" if data_path.exists() else "does not exist"
         raise FileNotFoundError(f"data directory {str(data_path)!r} {problem}")
-    servicer = WorkerServicer(RequestHandler(config))
+    authenticator = authenticator or Authenticator(
+        tokens={}, operator_tokens={}, client_certificates=bool(tls and tls.client_ca)
+    )
+    if not authenticator.required and not is_loopback(host):
+        if not insecure:
+            raise InvalidArgumentError(
+                f"refusing to serve {host} without credentials: any machine that reaches it "
+                "could read and change every tenant's data. Give --token-file FILE (see 'fedla "
+                "token add') or --tls-client-ca CA, bind --host 127.0.0.1, or pass --insecure "
+                "to serve unauthenticated anyway"
+            )
+        _LOGGER.warning(
+            "INSECURE: serving %s without credentials (--insecure); any machine that reaches "
+            "this port can read, change and clear every tenant's data", host,
+        )
+    servicer = WorkerServicer(RequestHandler(config), authenticator)
     threads = max_threads or min(32, (os.cpu_count() or 1) + 4)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fedla-worker"),
@@ -54,8 +120,12 @@ def create_server(
         options=[*GRPC_OPTIONS, *KEEPALIVE_OPTIONS, ("grpc.so_reuseport", 0)],
     )
     server.add_generic_rpc_handlers((servicer.generic_handler(),))
+    address = f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
     try:
-        bound = server.add_insecure_port(f"{host}:{port}")
+        if tls is None:
+            bound = server.add_insecure_port(address)
+        else:
+            bound = server.add_secure_port(address, tls.credentials())
     except RuntimeError:  # grpc's message only says "Failed to bind"
         bound = 0
     if bound == 0:
@@ -63,12 +133,22 @@ def create_server(
     return server, bound
 
 
-def serve(config: WorkerConfig, host: str = "127.0.0.1", port: int = 0) -> None:
+def serve(
+    config: WorkerConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    authenticator: Authenticator | None = None,
+    tls: ServerTls | None = None,
+    insecure: bool = False,
+) -> None:
     """Run a worker until SIGTERM or SIGINT, then stop after a grace period.
 
     While running, tenants idle longer than ``config.tenant_timeout`` lose their scopes.
+    Credentials and ``insecure`` are those of ``create_server``.
     """
-    server, bound = create_server(config, host, port)
+    server, bound = create_server(
+        config, host, port, authenticator=authenticator, tls=tls, insecure=insecure
+    )
     server.start()
     stopped = threading.Event()
 

@@ -4,11 +4,13 @@ Frames arrive as raw bytes and are parsed in ``framing``, so that bytes which ar
 frame become a clear ``MalformedRequestError`` (INVALID_ARGUMENT) instead of gRPC's generic
 failure. Envelope-level errors abort the call with the status code of the error class
 (``protocol.status_codes``); request-level errors travel inside the response.
+
+Every RPC first authenticates its caller from the call metadata and the TLS auth context
+(``worker.auth``), before a frame is read: an unauthenticated call costs no allocation.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -32,6 +34,7 @@ from fedla.runtime.protocol.framing import (
     unpack_frames,
 )
 from fedla.runtime.protocol.status_codes import status_code
+from fedla.runtime.worker.auth import Authenticator
 from fedla.runtime.worker.principal import Principal
 from fedla.runtime.worker.request_handler import RequestHandler
 
@@ -44,42 +47,50 @@ TICKET_TTL_SECONDS = 300.0
 
 
 class WorkerServicer:
-    """Serves ``fedla.v1.Worker``: ``Call``, ``Execute`` and ``Fetch``."""
+    """Serves ``fedla.v1.Worker``: ``Call``, ``Execute``, ``Fetch`` and ``Status``."""
 
-    def __init__(self, handler: RequestHandler) -> None:
+    def __init__(
+        self, handler: RequestHandler, authenticator: Authenticator | None = None
+    ) -> None:
         self.handler = handler
+        self.authenticator = authenticator or Authenticator(tokens={}, operator_tokens={})
         self._started = time.monotonic()
         self._tickets: dict[str, tuple[str, float, pb.BatchResponse, list[memoryview]]] = {}
         self._lock = threading.Lock()
 
     def call(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
         """A small batch in one message; a response too large for one is left under a ticket."""
+        caller = self._authenticate(context)
         batch, buffers = self._receive(_unpacked(raw_message), context)
-        response, out_buffers = self._handle(batch, buffers)
+        principal = caller or Principal(batch.tenant)
+        response, out_buffers = self._handle(principal, batch, buffers)
         if message_size(response, out_buffers) <= UNARY_BYTES:
             return pack_message(response, out_buffers)
         ticket = secrets.token_hex(16)
         with self._lock:
             self._expire_tickets()
-            self._tickets[ticket] = (batch.tenant, time.monotonic(), response, out_buffers)
+            self._tickets[ticket] = (principal.tenant, time.monotonic(), response, out_buffers)
         return pack_message(pb.BatchResponse(ticket=ticket), [])
 
     def execute(
         self, raw_frames: Iterator[bytes], context: grpc.ServicerContext
     ) -> Iterator[bytes]:
         """Streamed batch; yields serialized response frames."""
+        caller = self._authenticate(context)
         batch, buffers = self._receive(raw_frames, context)
-        response, out_buffers = self._handle(batch, buffers)
+        response, out_buffers = self._handle(caller or Principal(batch.tenant), batch, buffers)
         yield from to_frames(response, out_buffers)
 
     def fetch(self, raw_message: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         """Stream the response held under a ticket, once, to the tenant that owns it."""
+        caller = self._authenticate(context)
         try:
             request, _ = from_frames(_unpacked(raw_message), pb.FetchRequest)
+            owner = caller.tenant if caller else request.tenant
             with self._lock:
                 self._expire_tickets()
                 held = self._tickets.get(request.ticket)
-                if held is None or held[0] != request.tenant:
+                if held is None or held[0] != owner:
                     raise UnknownVariableError(
                         f"no pending response under ticket {request.ticket!r} for this tenant"
                     )
@@ -90,12 +101,13 @@ class WorkerServicer:
         yield from to_frames(response, out_buffers)
 
     def status(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
-        """The worker's status (tenants, memory, caches) for operators."""
+        """The worker's status: a tenant sees its own scope, an operator every tenant's."""
+        caller = self._authenticate(context, operator=True)
         try:
-            from_frames(_unpacked(raw_message), pb.StatusRequest)
+            request, _ = from_frames(_unpacked(raw_message), pb.StatusRequest)
         except FedlaError as exc:
             self._abort(context, exc)
-        status = _status(self.handler)
+        status = _status(self.handler, caller, request.tenant)
         status.uptime_seconds = time.monotonic() - self._started
         status.rss_bytes = _resident_bytes()
         return pack_message(status, [])
@@ -112,12 +124,24 @@ class WorkerServicer:
             },
         )
 
+    def _authenticate(
+        self, context: grpc.ServicerContext, *, operator: bool = False
+    ) -> Principal | None:
+        """The caller's credential identity; None when the worker runs without credentials."""
+        try:
+            return self.authenticator.identify(
+                context.invocation_metadata() or (), context.auth_context() or {},
+                operator=operator,
+            )
+        except FedlaError as exc:
+            self._abort(context, exc)
+
     def _handle(
-        self, batch: pb.BatchRequest, buffers: list[np.ndarray]
+        self, principal: Principal, batch: pb.BatchRequest, buffers: list[np.ndarray]
     ) -> tuple[pb.BatchResponse, list[memoryview]]:
-        """Decode, execute and encode one batch; the caller is the envelope's tenant for now."""
+        """Decode, execute and encode one batch in ``principal``'s tenant scope."""
         requests = decode_batch(batch, buffers)
-        results = self.handler.handle(Principal(batch.tenant), requests)
+        results = self.handler.handle(principal, requests)
         return encode_results(requests, results)
 
     def _receive(
@@ -145,24 +169,37 @@ def _unpacked(raw_message: bytes) -> Iterator[memoryview]:
     yield from unpack_frames(raw_message)
 
 
-def _status(handler: RequestHandler) -> pb.WorkerStatus:
-    """Tenants, variables and cache figures, for ``fedla status``."""
+def _status(
+    handler: RequestHandler, caller: Principal | None, claimed_tenant: str
+) -> pb.WorkerStatus:
+    """Tenants, variables and cache figures, for ``fedla status``.
+
+    An operator sees every tenant by name; an authenticated tenant only its own scope. A caller
+    of a worker without credentials sees every scope's figures but no tenant id other than the
+    one it sent (there, an id is the only credential). Nobody sees an absolute path: the data
+    dir shows by name.
+    """
+    scopes = handler.config.tenants.tenants()
+    if caller is not None and not caller.operator:
+        scopes = [scope for scope in scopes if scope.tenant == caller.tenant]
     tenants = [
         pb.TenantStatus(
-            tenant_hint=hashlib.blake2b(scope.tenant.encode(), digest_size=4).hexdigest(),
+            tenant=scope.tenant if caller is not None or scope.tenant == claimed_tenant else "",
             variables=len(scope.names()),
             held_bytes=scope.held_bytes(),
             idle_seconds=time.monotonic() - scope.last_used,
         )
-        for scope in handler.config.tenants.tenants()
+        for scope in scopes
     ]
-    return pb.WorkerStatus(
-        data_dir=str(handler.config.data_dir.resolve()),
+    status = pb.WorkerStatus(
+        data_dir=handler.config.data_dir.resolve().name,
         tenants=tenants,
-        read_cache=pb.CacheStatus(**handler.read_cache.stats()),
-        lineage_cache=pb.CacheStatus(**handler.lineage_cache.stats()),
         tenant_timeout_seconds=handler.config.tenant_timeout,
     )
+    if caller is None or caller.operator:  # hit counts would tell a tenant about others' work
+        status.read_cache.CopyFrom(pb.CacheStatus(**handler.read_cache.stats()))
+        status.lineage_cache.CopyFrom(pb.CacheStatus(**handler.lineage_cache.stats()))
+    return status
 
 
 def _resident_bytes() -> int:

@@ -31,11 +31,8 @@ def _total(ctx: fl.Context, key: str) -> int:
 
 
 def _tenant_status(address: str, ctx: fl.Context):  # type: ignore[no-untyped-def]
-    import hashlib
-
-    hint = hashlib.blake2b(ctx.tenant.encode(), digest_size=4).hexdigest()
-    status = WorkerClient(address).status()
-    return status, next((t for t in status.tenants if t.tenant_hint == hint), None)
+    status = WorkerClient(address).status(ctx.tenant)
+    return status, next((t for t in status.tenants if t.tenant == ctx.tenant), None)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from fedla.runtime.protocol.status_codes import error_from_status, status_code
 RUNTIME = Path(fedla.runtime.__file__).parent
 TRANSPORT_FREE = [
     "errors.py", "lineage.py", "protocol/requests.py", "worker/principal.py",
-    "worker/request_handler.py", "worker/variables.py", "worker/tenant_scope.py",
+    "worker/request_handler.py", "worker/variables.py", "worker/tenant_scope.py", "worker/auth.py",
 ]
 """Modules that in-process sites and Spark tasks use without the wire."""
 
@@ -48,6 +48,7 @@ def test_transport_free_modules_import_neither_grpc_nor_protobuf(module):
      (ERROR_CLASSES["DataFileNotFoundError"], "NOT_FOUND"),
      (ERROR_CLASSES["UnknownKernelError"], "UNIMPLEMENTED"),
      (ERROR_CLASSES["AccessDeniedError"], "PERMISSION_DENIED"),
+     (ERROR_CLASSES["AuthenticationError"], "UNAUTHENTICATED"),
      (ERROR_CLASSES["ResourceLimitError"], "RESOURCE_EXHAUSTED"),
      (ERROR_CLASSES["RequestSkippedError"], "ABORTED"),
      (WorkerUnavailableError, "UNAVAILABLE"), (ERROR_CLASSES["CallCancelledError"], "CANCELLED"),
@@ -78,8 +79,9 @@ def test_the_client_rebuilds_every_class_from_a_status(name):
     [(grpc.StatusCode.NOT_FOUND, UnknownVariableError),
      (grpc.StatusCode.INVALID_ARGUMENT, InvalidArgumentError),
      (grpc.StatusCode.DEADLINE_EXCEEDED, WorkerUnavailableError),
+     (grpc.StatusCode.UNAUTHENTICATED, ERROR_CLASSES["AuthenticationError"]),
      (grpc.StatusCode.UNKNOWN, WorkerInternalError), (None, WorkerInternalError)],
-    ids=["not-found", "invalid", "deadline", "unknown", "none"],
+    ids=["not-found", "invalid", "deadline", "unauthenticated", "unknown", "none"],
 )
 def test_details_without_a_known_class_map_by_code(code, cls):
     error = error_from_status(code, "NoSuchError: something")
