@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = commands.add_parser("worker", help="run a worker daemon at a data site")
     worker.add_argument("--port", type=int, default=8001, help="port to listen on (0 = any free)")
     worker.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    worker.add_argument("--data-dir", required=True, help="directory READ may load files from")
+    worker.add_argument("--data-dir", help="directory READ may load files from (required)")
     worker.add_argument(
         "--cache-mem", type=_byte_size, default=None, metavar="SIZE",
         help="memory budget of the lineage cache, e.g. 4GB or 512MB "
@@ -40,10 +40,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     worker.add_argument(
         "--allow-module", action="append", default=[], metavar="PKG",
-        help="also allow EXEC_UDF to call functions of package PKG (repeatable); "
-        f"always allowed: {', '.join(DEFAULT_ALLOWED_MODULES)}. Every public function of PKG "
-        "becomes callable by any coordinator that can reach this worker: allow only packages "
-        "you trust with your data (e.g. not numpy, whose load/save touch files)",
+        help="also allow EXEC_UDF to call the functions package PKG registers with "
+        "@fedla.runtime.udf_registry.remote_function (repeatable; the worker imports PKG); "
+        f"always allowed: the registered functions of {', '.join(DEFAULT_ALLOWED_MODULES)}",
+    )
+    worker.add_argument(
+        "--list-udfs", action="store_true",
+        help="print the functions EXEC_UDF may call at this worker (with --allow-module) and exit",
     )
 
     status = commands.add_parser("status", help="show a worker's tenants, memory and caches")
@@ -61,16 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "worker":
         from fedla.runtime.worker.server import serve
 
+        allowed = DEFAULT_ALLOWED_MODULES + tuple(args.allow_module)
+        if args.list_udfs:
+            return _list_udfs(worker, allowed)
+        if args.data_dir is None:
+            worker.error("the following arguments are required: --data-dir")
+
         config = WorkerConfig(
             data_dir=Path(args.data_dir),
-            allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
+            allowed_modules=allowed,
             tenant_timeout=args.tenant_timeout,
         )
         if args.cache_mem is not None:
             config.cache_bytes = args.cache_mem
         try:
             serve(config, host=args.host, port=args.port)
-        except OSError as exc:  # bad data dir, port in use: a message, not a traceback
+        except (OSError, ImportError) as exc:  # bad data dir, port in use, --allow-module typo
             worker.error(str(exc))
         return 0
     if args.command == "status":
@@ -80,6 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     from fedla.demo import run_demo
 
     return run_demo(workers=args.workers, rows=args.rows)
+
+
+def _list_udfs(parser: argparse.ArgumentParser, packages: tuple[str, ...]) -> int:
+    """Print each function EXEC_UDF may call, with its signature and summary; exit code 0."""
+    from fedla.runtime.udf_registry import describe_functions, import_packages
+
+    try:
+        import_packages(packages)
+    except ImportError as exc:
+        parser.error(f"--allow-module: {exc}")
+    print("\n".join(describe_functions(packages)))
+    return 0
 
 
 def _byte_size(text: str) -> int:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import inspect
 import logging
 import os
@@ -45,6 +44,7 @@ from fedla.runtime.protocol.requests import (
     Request,
     describe,
 )
+from fedla.runtime.udf_registry import import_packages, in_packages, registered_functions
 from fedla.runtime.worker.data_reader import (
     data_format,
     file_fingerprint,
@@ -65,7 +65,8 @@ from fedla.runtime.worker.variables import (
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_ALLOWED_MODULES = ("fedla.algorithms",)
-"""Packages whose functions EXEC_UDF may call unless the operator allows more."""
+"""Packages whose registered functions (``fedla.runtime.udf_registry``) EXEC_UDF may call unless
+the operator allows more."""
 
 DEFAULT_TENANT_TIMEOUT_SECONDS = 24 * 3600.0
 """A tenant idle this long loses its scope (``fedla worker --tenant-timeout``)."""
@@ -101,6 +102,7 @@ class RequestHandler:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
+        import_packages(config.allowed_modules)  # their @remote_function decorators register
         self.read_cache = ReadCache()
         self.lineage_cache = LineageCache(config.cache_bytes)
 
@@ -251,18 +253,20 @@ class RequestHandler:
                 f"{reference!r} names a private attribute; only public functions can be called"
             )
         allowed = self.config.allowed_modules
-        if not any(module_name == p or module_name.startswith(p + ".") for p in allowed):
+        if not in_packages(module_name, allowed):
             raise AccessDeniedError(
                 f"module {module_name!r} is not allowed at this worker; its operator allows "
                 f"{', '.join(allowed) or 'none'} (start the worker with --allow-module PKG)"
             )
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise InvalidArgumentError(f"cannot import {module_name!r}: {exc}") from None
-        function = getattr(module, name, None)
-        if not callable(function):
-            raise InvalidArgumentError(f"{reference!r} is not a function")
+        function = registered_functions(allowed).get(reference)
+        if function is None:
+            raise AccessDeniedError(
+                f"{reference!r} is not a registered remote function at this worker; only "
+                "functions decorated with @fedla.runtime.udf_registry.remote_function in an "
+                "allowed package can be called. An operator registers one in their own package "
+                "and starts the worker with --allow-module PKG; `fedla worker --list-udfs` "
+                "lists what is callable"
+            )
         return function
 
 

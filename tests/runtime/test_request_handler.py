@@ -33,7 +33,7 @@ BOB = Principal("bob")
 @pytest.fixture
 def handler(tmp_path) -> RequestHandler:
     np.save(tmp_path / "X.npy", np.arange(12.0).reshape(4, 3))
-    return RequestHandler(WorkerConfig(data_dir=tmp_path, allowed_modules=("numpy",)))
+    return RequestHandler(WorkerConfig(data_dir=tmp_path, allowed_modules=("tests.udfs",)))
 
 
 @pytest.fixture
@@ -49,8 +49,8 @@ def test_healthy_batch_returns_one_result_per_request(handler):
         Put("x", X),
         ExecInst("transpose", ("x",), "xt"),
         Get("xt"),
-        ExecUdf("numpy:sum", ("x",)),
-        ExecUdf("numpy:cumsum", ("x",), outputs=("c",)),
+        ExecUdf("tests.udfs:total", ("x",)),
+        ExecUdf("tests.udfs:cumulative", ("x",), outputs=("c",)),
         Read("file", "X.npy"),
         Clear(("x",)),
     ])
