@@ -48,6 +48,7 @@ from fedla.runtime.udf_registry import import_packages, in_packages, registered_
 from fedla.runtime.worker.data_reader import (
     data_format,
     file_fingerprint,
+    open_data_file,
     read_matrix,
     resolve_data_path,
 )
@@ -201,10 +202,11 @@ class RequestHandler:
         path = resolve_data_path(self.config.data_dir, read.path)
         fmt = data_format(path, read.format)
         options = dict(read.options)
-        fingerprint = file_fingerprint(path, fmt, options)
-        loaded, reused = self.read_cache.load(
-            fingerprint, lambda: read_matrix(path, fmt, options)
-        )
+        with open_data_file(self.config.data_dir, path, read.path) as file:  # no symlink race
+            fingerprint = file_fingerprint(path, fmt, options, os.fstat(file.fileno()))
+            loaded, reused = self.read_cache.load(
+                fingerprint, lambda: read_matrix(path, fmt, options, file)
+            )
         scope.put(read.var, ReadVariable(loaded))
         meta = _metadata(loaded.value, count_nonzero=True)
         return dataclasses.replace(meta, fingerprint=fingerprint, reused=reused)
