@@ -64,6 +64,12 @@ def factorial(n: int) -> int:
     return math.factorial(n)
 
 
+@remote_function
+def allocate(n_bytes: int) -> Any:
+    """An array of ``n_bytes`` bytes (a huge one raises ``MemoryError``)."""
+    return np.ones(n_bytes, dtype=np.uint8)
+
+
 def not_registered(a: Any) -> Any:
     """A public function that is deliberately not registered."""
     return a

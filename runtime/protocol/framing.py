@@ -131,7 +131,12 @@ def from_frames(
         raise ResourceLimitError(
             f"message carries {total} bytes of buffers; this endpoint accepts at most {max_bytes}"
         )
-    buffers = [np.empty(size, dtype=np.uint8) for size in sizes]
+    try:
+        buffers = [np.empty(size, dtype=np.uint8) for size in sizes]
+    except MemoryError:
+        raise ResourceLimitError(
+            f"message declares {total} bytes of buffers; the endpoint has not enough memory"
+        ) from None
     filled = [0] * len(sizes)
     chunk = first_chunk
     position = len(pieces)

@@ -27,6 +27,7 @@ from fedla.runtime.errors import (
     FedlaError,
     InvalidArgumentError,
     RequestSkippedError,
+    ResourceLimitError,
     WorkerInternalError,
 )
 from fedla.runtime.kernels import get_kernel
@@ -170,6 +171,12 @@ class RequestHandler:
             return self._execute(scope, request, held)
         except FedlaError as exc:
             return type(exc)(f"{label}: {exc}")
+        except MemoryError:
+            _LOGGER.warning("tenant %s: %s ran out of memory", principal.tenant, label)
+            return ResourceLimitError(
+                f"{label}: the worker has not enough memory for it; send smaller blocks or "
+                "ask its operator for more memory"
+            )
         except Exception as exc:  # noqa: BLE001 - the worker must answer and keep serving
             _LOGGER.exception("tenant %s: %s failed unexpectedly", principal.tenant, label)
             return WorkerInternalError(f"{label}: {type(exc).__name__}: {exc}")
@@ -231,7 +238,16 @@ class RequestHandler:
         inputs = [_value(_input(scope, operand)) for operand in udf.inputs]
         attrs = dict(udf.attrs)
         _check_arguments(function, f"function {udf.function!r}", inputs, attrs)
-        result = function(*inputs, **attrs)
+        try:
+            result = function(*inputs, **attrs)
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
+            # A registered function is a pure function of what the caller sent: failing on it
+            # is a bad argument (strings for arrays, wrong shapes), not a worker fault.
+            _LOGGER.debug("%s failed on its inputs", udf.function, exc_info=True)
+            raise InvalidArgumentError(
+                f"function {udf.function!r} cannot run on the given inputs: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         outputs = list(udf.outputs)
         if not outputs:
             return result

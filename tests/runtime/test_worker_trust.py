@@ -8,9 +8,22 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 
-from fedla.runtime.errors import AccessDeniedError, DataFileNotFoundError
-from fedla.runtime.protocol.requests import Metadata, Read
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fedla.runtime.errors import (
+    AccessDeniedError,
+    DataFileNotFoundError,
+    InvalidArgumentError,
+    ResourceLimitError,
+)
+from fedla.runtime.protocol import fedla_pb2 as pb
+from fedla.runtime.protocol.codec import Encoder
+from fedla.runtime.protocol.requests import ExecUdf, Literal, Metadata, Read
+from tests.runtime.test_worker_errors import RawWorker
 
 # --- READ: no check-then-open race ------------------------------------------------------------
 
@@ -56,4 +69,62 @@ def test_read_never_follows_a_symlink_swapped_in_during_the_check(
         swapper.join()
     assert outcomes.get("Metadata", 0) > 0, outcomes  # the race was really run
     assert sum(outcomes.values()) - outcomes.get("Metadata", 0) > 0, outcomes
+    assert_healthy()
+
+
+# --- typed errors instead of INTERNAL/UNKNOWN -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def raw(workers: list[str]) -> Iterator[RawWorker]:
+    worker = RawWorker(workers[0])
+    yield worker
+    worker.channel.close()
+
+
+def test_out_of_memory_is_a_resource_limit(client, tenant, assert_healthy):
+    with pytest.raises(ResourceLimitError, match="not enough memory") as info:
+        client.execute(tenant, [ExecUdf("tests.udfs:allocate", (Literal(2**62),))])
+    assert "request #0 EXEC_UDF 'tests.udfs:allocate'" in str(info.value)
+    assert_healthy()
+
+
+@pytest.mark.parametrize(
+    "shape", [(2**63, 2), (2, 2**63), (2**64 - 1, 2**64 - 1)], ids=["rows", "cols", "both"]
+)
+def test_csr_with_an_absurd_shape_is_malformed(raw, tenant, assert_healthy, shape):
+    value = Encoder().value(sp.csr_array(np.eye(2)))
+    value.csr.ClearField("shape")
+    value.csr.shape.extend(shape)
+    batch = pb.BatchRequest(tenant=tenant, requests=[pb.Request(put=pb.Put(var="c", value=value))])
+    (response,) = raw.call_batch(batch).responses
+    assert response.error.type == "MalformedRequestError", response
+    assert response.error.code == "INVALID_ARGUMENT"
+    assert "request #0 PUT -> 'c'" in response.error.message
+    assert "(2**63 - 1)" in response.error.message
+    assert_healthy()
+
+
+MODEL = [np.ones((3, 2)), np.zeros((1, 2))]
+
+
+@pytest.mark.parametrize(
+    ("function", "inputs"),
+    [
+        ("fedla.algorithms.nn.ffn:gradients", (["a", "b"], {}, "X", "Y")),
+        ("fedla.algorithms.nn.ffn:gradients", (MODEL, {}, "not an array", 3)),
+        ("fedla.algorithms.nn.ffn:gradients", (MODEL, "lambda", np.ones((4, 3)), np.ones(4))),
+        ("fedla.algorithms.nn.ffn:aggregate", (["a"], {}, ["b"])),
+        ("fedla.algorithms.nn.cnn:gradients", ([1, 2], {}, "X", None)),
+        ("fedla.algorithms.nn.cnn:aggregate", (MODEL, {"optimizer": 7}, [None, None])),
+    ],
+    ids=["ffn-strings", "ffn-features", "ffn-hyperparams", "ffn-aggregate", "cnn", "cnn-agg"],
+)
+def test_remote_functions_given_non_arrays_are_invalid_arguments(
+    client, tenant, assert_healthy, function, inputs
+):
+    with pytest.raises(InvalidArgumentError, match="cannot run on the given inputs") as info:
+        client.execute(tenant, [ExecUdf(function, tuple(Literal(v) for v in inputs))])
+    assert type(info.value) is InvalidArgumentError
+    assert f"request #0 EXEC_UDF {function!r}" in str(info.value)
     assert_healthy()
