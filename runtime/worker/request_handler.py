@@ -216,6 +216,7 @@ class RequestHandler:
             )
         scope.put(read.var, ReadVariable(loaded))
         meta = _metadata(loaded.value, count_nonzero=True)
+        reused = scope.own_reuse(fingerprint, reused)  # never another tenant's READ
         return dataclasses.replace(meta, fingerprint=fingerprint, reused=reused)
 
     def _exec_inst(
@@ -231,6 +232,7 @@ class RequestHandler:
         result, reused = variable.hold()
         held.append(variable)
         scope.put(inst.output, variable)
+        reused = scope.own_reuse(variable.cache_key, reused)  # never another tenant's EXEC
         return dataclasses.replace(_metadata(result), reused=reused)
 
     def _exec_udf(self, scope: TenantScope, udf: ExecUdf) -> Any:

@@ -17,6 +17,10 @@ from fedla.runtime.worker.variables import DerivedVariable, Variable
 
 MAX_NAME_LENGTH = 256
 
+MAX_PRODUCED_KEYS = 65_536
+"""Cache keys a scope remembers producing; past this it forgets them all (reuse is then
+reported as False until the tenant produces them again, never as True wrongly)."""
+
 
 class TenantScope:
     """The variables of one tenant."""
@@ -24,6 +28,7 @@ class TenantScope:
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant
         self._vars: dict[str, Variable] = {}
+        self._produced: set[str] = set()
         self._lock = threading.Lock()
         self.last_used = time.monotonic()
 
@@ -46,6 +51,21 @@ class TenantScope:
             )
         with self._lock:
             self._vars[var] = variable
+
+    def own_reuse(self, key: str, reused: bool) -> bool:
+        """The ``reused`` flag to report for cache entry ``key``: never another tenant's work.
+
+        READ and lineage caches are shared by tenants; that an entry was there already may only
+        be reported when this tenant produced it itself (read the file or ran the computation
+        before), else a tenant could learn what another one read or computed. Records ``key``
+        as produced by this tenant.
+        """
+        with self._lock:
+            produced_before = key in self._produced
+            if len(self._produced) >= MAX_PRODUCED_KEYS:
+                self._produced.clear()
+            self._produced.add(key)
+        return reused and produced_before
 
     def drop(self, names: list[str]) -> None:
         """Remove ``names``; names that do not exist are ignored so that CLEAR is idempotent."""

@@ -161,10 +161,14 @@ def test_only_reads_and_scalar_constants_are_shared_across_tenants(handler, cons
     for principal in (ALICE, BOB):
         handler.handle(principal, [Read("X", "X.npy")])
     meta_a, value_a = _exec(handler, ALICE, "binary", ["X", Literal(constant)], {"op": "mul"})
+    hits = handler.lineage_cache.stats()["hits"]
     meta_b, value_b = _exec(handler, BOB, "binary", ["X", Literal(constant)], {"op": "mul"})
     np.testing.assert_array_equal(value_a, value_b)
     assert not meta_a.reused
-    assert meta_b.reused is shared
+    assert not meta_b.reused  # shared or not, Bob is never told that Alice computed it
+    assert handler.lineage_cache.stats()["hits"] - hits >= int(shared)
+    if not shared:  # Bob's own repeat is reported; Alice's result was never his
+        assert _exec(handler, BOB, "binary", ["X", Literal(constant)], {"op": "mul"})[0].reused
 
 
 def test_array_attributes_make_a_result_per_tenant(handler, shift_kernel):

@@ -22,7 +22,7 @@ from fedla.runtime.errors import (
 )
 from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.codec import Encoder
-from fedla.runtime.protocol.requests import ExecUdf, Literal, Metadata, Read
+from fedla.runtime.protocol.requests import Clear, ExecInst, ExecUdf, Literal, Metadata, Read
 from tests.runtime.test_worker_errors import RawWorker
 
 # --- READ: no check-then-open race ------------------------------------------------------------
@@ -128,3 +128,32 @@ def test_remote_functions_given_non_arrays_are_invalid_arguments(
     assert type(info.value) is InvalidArgumentError
     assert f"request #0 EXEC_UDF {function!r}" in str(info.value)
     assert_healthy()
+
+
+# --- no cross-tenant signal in ``reused`` -----------------------------------------------------
+
+
+def test_reused_never_reports_another_tenants_read_or_computation(
+    client, tenant, site_dir, site_subdir
+):
+    """Probing ``F > t`` over a shared file must not tell whether another tenant computed it."""
+    path = site_subdir / "F.csv"
+    path.write_text("1,5\n7,2\n")
+    rel = path.relative_to(site_dir).as_posix()
+    victim, attacker = tenant, tenant + "-attacker"
+    probe = [Read("F", rel), ExecInst("binary", ("F", Literal(3.0)), "G", {"op": "gt"})]
+    try:
+        read, inst = client.execute(victim, probe)
+        assert (read.reused, inst.reused) == (False, False)
+        read, inst = client.execute(attacker, probe)  # the victim's entries are still cached
+        assert (read.reused, inst.reused) == (False, False)
+        read, inst = client.execute(victim, probe)  # its own entries: reported
+        assert (read.reused, inst.reused) == (True, True)
+        read, inst = client.execute(attacker, probe)  # now the attacker's own as well
+        assert (read.reused, inst.reused) == (True, True)
+        read, inst = client.execute(attacker, [
+            Read("F", rel), ExecInst("binary", ("F", Literal(4.0)), "G", {"op": "gt"})
+        ])
+        assert (read.reused, inst.reused) == (True, False)
+    finally:
+        client.execute(attacker, [Clear(all=True)])
