@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from fedla.runtime.worker.limits import WorkerLimits
 from fedla.runtime.worker.request_handler import (
     DEFAULT_ALLOWED_MODULES,
     DEFAULT_TENANT_TIMEOUT_SECONDS,
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         "@fedla.runtime.udf_registry.remote_function (repeatable; the worker imports PKG); "
         f"always allowed: the registered functions of {', '.join(DEFAULT_ALLOWED_MODULES)}",
     )
+    _add_limit_options(worker)
     worker.add_argument(
         "--list-udfs", action="store_true",
         help="print the functions EXEC_UDF may call at this worker (with --allow-module) and exit",
@@ -74,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=Path(args.data_dir),
             allowed_modules=allowed,
             tenant_timeout=args.tenant_timeout,
+            limits=_limits(args),
         )
         if args.cache_mem is not None:
             config.cache_bytes = args.cache_mem
@@ -89,6 +92,40 @@ def main(argv: list[str] | None = None) -> int:
     from fedla.demo import run_demo
 
     return run_demo(workers=args.workers, rows=args.rows)
+
+
+def _add_limit_options(worker: argparse.ArgumentParser) -> None:
+    """The ``WorkerLimits`` options; a request over one gets a ``ResourceLimitError``."""
+    d = WorkerLimits(tenant_bytes=0)
+    limits = worker.add_argument_group("limits (exceeded -> ResourceLimitError, worker serves on)")
+    limits.add_argument("--max-envelope", type=_byte_size, default=d.max_envelope_bytes,
+                        metavar="SIZE", help="largest message envelope (default: 64MB)")
+    limits.add_argument("--max-buffers", type=int, default=d.max_buffers, metavar="N",
+                        help=f"most buffers one message may declare (default: {d.max_buffers})")
+    limits.add_argument("--tenant-mem", type=_byte_size, default=None, metavar="SIZE",
+                        help="bytes of PUT data and files one tenant may hold, checked before "
+                        "buffers are allocated (default: a quarter of RAM)")
+    limits.add_argument("--max-tenant-id", type=int, default=d.max_tenant_id_length,
+                        metavar="N", help="longest tenant id in characters "
+                        f"(default: {d.max_tenant_id_length})")
+    limits.add_argument("--max-tenants", type=int, default=d.max_tenants, metavar="N",
+                        help=f"most tenants served at once (default: {d.max_tenants})")
+    limits.add_argument("--ticket-ttl", type=float, default=d.ticket_ttl, metavar="SECONDS",
+                        help="how long a large reply waits to be fetched "
+                        f"(default: {d.ticket_ttl:g})")
+    limits.add_argument("--ticket-mem", type=_byte_size, default=d.ticket_bytes, metavar="SIZE",
+                        help="bytes of unfetched large replies per tenant (default: 2GB)")
+
+
+def _limits(args: argparse.Namespace) -> WorkerLimits:
+    limits = WorkerLimits(
+        max_envelope_bytes=args.max_envelope, max_buffers=args.max_buffers,
+        max_tenant_id_length=args.max_tenant_id, max_tenants=args.max_tenants,
+        ticket_ttl=args.ticket_ttl, ticket_bytes=args.ticket_mem,
+    )
+    if args.tenant_mem is not None:
+        limits.tenant_bytes = args.tenant_mem
+    return limits
 
 
 def _list_udfs(parser: argparse.ArgumentParser, packages: tuple[str, ...]) -> int:

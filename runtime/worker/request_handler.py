@@ -31,7 +31,7 @@ from fedla.runtime.errors import (
     WorkerInternalError,
 )
 from fedla.runtime.kernels import get_kernel
-from fedla.runtime.lineage_cache import LineageCache
+from fedla.runtime.lineage_cache import LineageCache, value_nbytes
 from fedla.runtime.protocol.requests import (
     Clear,
     ExecInst,
@@ -53,6 +53,7 @@ from fedla.runtime.worker.data_reader import (
     read_matrix,
     resolve_data_path,
 )
+from fedla.runtime.worker.limits import WorkerLimits
 from fedla.runtime.worker.principal import Principal
 from fedla.runtime.worker.read_cache import ReadCache
 from fedla.runtime.worker.tenant_scope import TenantRegistry, TenantScope
@@ -92,6 +93,7 @@ class WorkerConfig:
     max_request_bytes: int = 16 * 1024**3
     cache_bytes: int = field(default_factory=default_cache_bytes)
     tenant_timeout: float = DEFAULT_TENANT_TIMEOUT_SECONDS
+    limits: WorkerLimits = field(default_factory=WorkerLimits)
     tenants: TenantRegistry = field(default_factory=TenantRegistry)
 
 
@@ -104,9 +106,23 @@ class RequestHandler:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
+        config.tenants.limits = config.limits
         import_packages(config.allowed_modules)  # their @remote_function decorators register
         self.read_cache = ReadCache()
         self.lineage_cache = LineageCache(config.cache_bytes)
+
+    def admit(self, principal: Principal, declared_bytes: int) -> None:
+        """Refuse a message whose buffers would put its tenant over ``--tenant-mem``.
+
+        Called with the bytes a message's envelope declares, before they are allocated. A
+        message without buffers is not checked here: ``handle`` answers each of its requests.
+        """
+        if declared_bytes == 0:
+            return
+        scope = self.config.tenants.scope(principal.tenant)
+        self.config.limits.check_tenant_bytes(
+            scope.held_bytes(), declared_bytes, "the message's buffers"
+        )
 
     def handle(
         self, principal: Principal, requests: list[Request | FedlaError]
@@ -187,6 +203,9 @@ class RequestHandler:
         if isinstance(request, Read):
             return self._read(scope, request)
         if isinstance(request, Put):
+            self.config.limits.check_tenant_bytes(
+                scope.held_bytes(), value_nbytes(request.value), "the value"
+            )
             scope.put(request.var, PinnedVariable(request.value))
             return _metadata(request.value)
         if isinstance(request, Get):

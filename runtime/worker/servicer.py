@@ -20,7 +20,7 @@ from typing import NoReturn
 import grpc
 import numpy as np
 
-from fedla.runtime.errors import FedlaError, UnknownVariableError
+from fedla.runtime.errors import FedlaError, ResourceLimitError, UnknownVariableError
 from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.batch_codec import decode_batch, encode_results
 from fedla.runtime.protocol.framing import (
@@ -39,8 +39,6 @@ _LOGGER = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Worker"].full_name
 
-TICKET_TTL_SECONDS = 300.0
-"""How long a response too large for ``Call`` waits to be fetched before it is dropped."""
 
 
 class WorkerServicer:
@@ -61,6 +59,7 @@ class WorkerServicer:
         ticket = secrets.token_hex(16)
         with self._lock:
             self._expire_tickets()
+            self._check_ticket_bytes(batch.tenant, message_size(response, out_buffers), context)
             self._tickets[ticket] = (batch.tenant, time.monotonic(), response, out_buffers)
         return pack_message(pb.BatchResponse(ticket=ticket), [])
 
@@ -123,8 +122,13 @@ class WorkerServicer:
     def _receive(
         self, raw_frames: Iterator[bytes] | Iterator[memoryview], context: grpc.ServicerContext
     ) -> tuple[pb.BatchRequest, list[np.ndarray]]:
+        limits = self.handler.config.limits
         try:
-            return from_frames(raw_frames, pb.BatchRequest, self.handler.config.max_request_bytes)
+            return from_frames(
+                raw_frames, pb.BatchRequest, self.handler.config.max_request_bytes,
+                max_envelope_bytes=limits.max_envelope_bytes, max_buffers=limits.max_buffers,
+                admit=lambda batch, declared: self.handler.admit(Principal(batch.tenant), declared),
+            )
         except FedlaError as exc:
             self._abort(context, exc)
 
@@ -136,8 +140,22 @@ class WorkerServicer:
     def _expire_tickets(self) -> None:
         now = time.monotonic()
         for ticket, (_, created, _, _) in list(self._tickets.items()):
-            if now - created > TICKET_TTL_SECONDS:
+            if now - created > self.handler.config.limits.ticket_ttl:
                 del self._tickets[ticket]
+
+    def _check_ticket_bytes(self, tenant: str, size: int, context: grpc.ServicerContext) -> None:
+        """Abort when ``tenant``'s unfetched replies would exceed ``--ticket-mem``."""
+        limit = self.handler.config.limits.ticket_bytes
+        waiting = sum(
+            message_size(response, buffers)
+            for owner, _, response, buffers in self._tickets.values() if owner == tenant
+        )
+        if waiting + size > limit:
+            self._abort(context, ResourceLimitError(
+                f"the reply of {size} bytes would leave this tenant {waiting + size} bytes of "
+                f"unfetched replies; the worker holds at most {limit} (--ticket-mem). Fetch "
+                "replies, or GET smaller values"
+            ))
 
 
 def _unpacked(raw_message: bytes) -> Iterator[memoryview]:

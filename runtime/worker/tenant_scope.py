@@ -11,8 +11,9 @@ from __future__ import annotations
 import threading
 import time
 
-from fedla.runtime.errors import InvalidArgumentError, UnknownVariableError
+from fedla.runtime.errors import InvalidArgumentError, ResourceLimitError, UnknownVariableError
 from fedla.runtime.lineage_cache import value_nbytes
+from fedla.runtime.worker.limits import WorkerLimits
 from fedla.runtime.worker.variables import DerivedVariable, Variable
 
 MAX_NAME_LENGTH = 256
@@ -93,17 +94,32 @@ class TenantScope:
 class TenantRegistry:
     """All tenant scopes of a worker, created on a tenant's first request."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: WorkerLimits | None = None) -> None:
         self._scopes: dict[str, TenantScope] = {}
         self._lock = threading.Lock()
+        self.limits = limits or WorkerLimits()
 
     def scope(self, tenant: str) -> TenantScope:
-        """The scope of ``tenant``, created if new; marks it as used now."""
+        """The scope of ``tenant``, created if new; marks it as used now.
+
+        Raises ``ResourceLimitError`` for a tenant id longer than ``--max-tenant-id`` and for
+        a new tenant when ``--max-tenants`` tenants have a scope already.
+        """
         if not tenant:
             raise InvalidArgumentError("the batch names no tenant; every Context sends its id")
+        if len(tenant) > self.limits.max_tenant_id_length:
+            raise ResourceLimitError(
+                f"tenant id of {len(tenant)} characters is longer than this worker's limit of "
+                f"{self.limits.max_tenant_id_length} (--max-tenant-id)"
+            )
         with self._lock:
             scope = self._scopes.get(tenant)
             if scope is None:
+                if len(self._scopes) >= self.limits.max_tenants:
+                    raise ResourceLimitError(
+                        f"this worker serves {len(self._scopes)} tenants, its limit "
+                        f"(--max-tenants); try again when idle tenants have been dropped"
+                    )
                 scope = self._scopes[tenant] = TenantScope(tenant)
             scope.last_used = time.monotonic()
             return scope
