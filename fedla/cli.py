@@ -103,7 +103,7 @@ def _add_limit_options(worker: argparse.ArgumentParser) -> None:
     limits.add_argument("--max-buffers", type=int, default=d.max_buffers, metavar="N",
                         help=f"most buffers one message may declare (default: {d.max_buffers})")
     limits.add_argument("--tenant-mem", type=_byte_size, default=None, metavar="SIZE",
-                        help="bytes of PUT data and files one tenant may hold, checked before "
+                        help="bytes of PUT data one tenant may hold, checked before "
                         "buffers are allocated (default: a quarter of RAM)")
     limits.add_argument("--max-tenant-id", type=int, default=d.max_tenant_id_length,
                         metavar="N", help="longest tenant id in characters "

@@ -32,8 +32,9 @@ class WorkerLimits:
     max_buffers : int, default 16384
         Out-of-line buffers one message may declare [--max-buffers].
     tenant_bytes : int, default a quarter of RAM
-        Bytes a tenant may hold in PUT data and files, checked against the buffers a message
-        declares before they are allocated, and at each PUT [--tenant-mem].
+        Bytes a tenant may hold in values it sent or made (PUT data, EXEC_UDF results; not
+        the shared files it READ), checked against the buffers a message declares before they
+        are allocated, and at each PUT [--tenant-mem].
     max_tenant_id_length : int, default 256
         Characters of a tenant id [--max-tenant-id].
     max_tenants : int, default 1024

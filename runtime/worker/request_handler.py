@@ -121,7 +121,7 @@ class RequestHandler:
             return
         scope = self.config.tenants.scope(principal.tenant)
         self.config.limits.check_tenant_bytes(
-            scope.held_bytes(), declared_bytes, "the message's buffers"
+            scope.pinned_bytes(), declared_bytes, "the message's buffers"
         )
 
     def handle(
@@ -204,7 +204,7 @@ class RequestHandler:
             return self._read(scope, request)
         if isinstance(request, Put):
             self.config.limits.check_tenant_bytes(
-                scope.held_bytes(), value_nbytes(request.value), "the value"
+                scope.pinned_bytes(), value_nbytes(request.value), "the value"
             )
             scope.put(request.var, PinnedVariable(request.value))
             return _metadata(request.value)

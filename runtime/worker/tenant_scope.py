@@ -14,7 +14,7 @@ import time
 from fedla.runtime.errors import InvalidArgumentError, ResourceLimitError, UnknownVariableError
 from fedla.runtime.lineage_cache import value_nbytes
 from fedla.runtime.worker.limits import WorkerLimits
-from fedla.runtime.worker.variables import DerivedVariable, Variable
+from fedla.runtime.worker.variables import DerivedVariable, PinnedVariable, Variable
 
 MAX_NAME_LENGTH = 256
 
@@ -89,6 +89,16 @@ class TenantScope:
         with self._lock:
             variables = list(self._vars.values())
         return sum(value_nbytes(v.value()) for v in variables if not isinstance(v, DerivedVariable))
+
+
+    def pinned_bytes(self) -> int:
+        """Bytes of the values this tenant sent or made: PUT data, EXEC_UDF results.
+
+        These count against its ``--tenant-mem`` quota; shared files and cached results do not.
+        """
+        with self._lock:
+            variables = list(self._vars.values())
+        return sum(value_nbytes(v.value()) for v in variables if isinstance(v, PinnedVariable))
 
 
 class TenantRegistry:

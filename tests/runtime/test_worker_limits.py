@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -21,7 +22,7 @@ from fedla.runtime.protocol.batch_codec import encode_batch
 from fedla.runtime.protocol.client import WorkerClient
 from fedla.runtime.protocol.codec import INLINE_LIMIT
 from fedla.runtime.protocol.framing import pack_message
-from fedla.runtime.protocol.requests import Clear, Get, Put
+from fedla.runtime.protocol.requests import Clear, Get, Put, Read
 from tests.runtime.test_worker_errors import RawWorker
 
 MB = 1024**2
@@ -32,9 +33,14 @@ LIMITS = (
 
 
 @pytest.fixture(scope="module")
-def limited(tmp_path_factory) -> Iterator[str]:
+def limited_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("limited")
+
+
+@pytest.fixture(scope="module")
+def limited(limited_dir) -> Iterator[str]:
     """Address of a worker started with small limits."""
-    with LocalWorkerPool(1, data_dir=tmp_path_factory.mktemp("limited"), options=LIMITS) as pool:
+    with LocalWorkerPool(1, data_dir=limited_dir, options=LIMITS) as pool:
         yield pool.addresses[0]
 
 
@@ -123,6 +129,14 @@ def test_puts_are_counted_against_the_tenant_quota(lclient, ltenant):
         lclient.execute(other, [Clear(all=True)])
     lclient.execute(ltenant, [Clear(all=True)])
     lclient.execute(ltenant, [Put("b", np.zeros(5 * MB // 8))])  # room again after CLEAR
+    _healthy(lclient, ltenant)
+
+
+def test_files_read_do_not_count_against_the_quota(lclient, ltenant, limited_dir):
+    np.save(limited_dir / "large.npy", np.ones((10 * MB // 8, 1)))  # over --tenant-mem
+    (meta,) = lclient.execute(ltenant, [Read("X", "large.npy")])
+    assert meta.shape == (10 * MB // 8, 1)
+    lclient.execute(ltenant, [Put("a", np.zeros(7 * MB // 8))])
     _healthy(lclient, ltenant)
 
 
