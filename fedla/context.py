@@ -53,7 +53,8 @@ class Context:
     tenant : str, optional
         Tenant id sent with every request (default: a random UUID).
     allow_modules : sequence of str
-        Extra packages local sites may call by reference in EXEC_UDF.
+        Extra packages whose registered functions (``@remote_function``) local sites may call
+        by reference in EXEC_UDF (``fedla worker --allow-module``).
     timeout : float, optional
         Overall deadline in seconds for one call to a worker; by default none. A worker that
         stops answering is detected by gRPC keepalive within 30 s either way.
