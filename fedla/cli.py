@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from fedla.runtime.errors import FedlaError
+from fedla.runtime.worker.limits import WorkerLimits
 from fedla.runtime.worker.request_handler import (
     DEFAULT_ALLOWED_MODULES,
     DEFAULT_TENANT_TIMEOUT_SECONDS,
@@ -33,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     worker = commands.add_parser("worker", help="run a worker daemon at a data site")
     worker.add_argument("--port", type=int, default=8001, help="port to listen on (0 = any free)")
     worker.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    worker.add_argument("--data-dir", required=True, help="directory READ may load files from")
+    worker.add_argument("--data-dir", help="directory READ may load files from (required)")
     worker.add_argument(
         "--cache-mem", type=_byte_size, default=None, metavar="SIZE",
         help="memory budget of the lineage cache, e.g. 4GB or 512MB "
@@ -45,10 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     worker.add_argument(
         "--allow-module", action="append", default=[], metavar="PKG",
-        help="also allow EXEC_UDF to call functions of package PKG (repeatable); "
-        f"always allowed: {', '.join(DEFAULT_ALLOWED_MODULES)}. Every public function of PKG "
-        "becomes callable by any coordinator that can reach this worker: allow only packages "
-        "you trust with your data (e.g. not numpy, whose load/save touch files)",
+        help="also allow EXEC_UDF to call the functions package PKG registers with "
+        "@fedla.runtime.udf_registry.remote_function (repeatable; the worker imports PKG); "
+        f"always allowed: the registered functions of {', '.join(DEFAULT_ALLOWED_MODULES)}",
+    )
+    _add_limit_options(worker)
+    worker.add_argument(
+        "--list-udfs", action="store_true",
+        help="print the functions EXEC_UDF may call at this worker (with --allow-module) and exit",
     )
     worker.add_argument(
         "--audit-log", type=Path, default=None, metavar="FILE",
@@ -156,6 +161,11 @@ def _run_worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     from fedla.runtime.worker.auth import Authenticator, read_token_file
     from fedla.runtime.worker.server import ServerTls, serve
 
+    allowed = DEFAULT_ALLOWED_MODULES + tuple(args.allow_module)
+    if args.list_udfs:
+        return _list_udfs(parser, allowed)
+    if args.data_dir is None:
+        parser.error("the following arguments are required: --data-dir")
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     if args.tls_client_ca and not args.tls_cert:
@@ -174,17 +184,18 @@ def _run_worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
     authenticator = Authenticator(tokens, operators, client_certificates=bool(args.tls_client_ca))
     config = WorkerConfig(
         data_dir=Path(args.data_dir),
-        allowed_modules=DEFAULT_ALLOWED_MODULES + tuple(args.allow_module),
+        allowed_modules=allowed,
         tenant_timeout=args.tenant_timeout,
         audit_log=args.audit_log,
+        limits=_limits(args),
     )
     if args.cache_mem is not None:
         config.cache_bytes = args.cache_mem
     try:
         serve(config, host=args.host, port=args.port, authenticator=authenticator, tls=tls,
               insecure=args.insecure)
-    except (OSError, FedlaError) as exc:  # bad data dir, port in use, no credentials
-        parser.error(str(exc))
+    except (OSError, ImportError, FedlaError) as exc:  # bad data dir, port in use, no
+        parser.error(str(exc))  # credentials, --allow-module typo
     return 0
 
 
@@ -193,6 +204,52 @@ def _add_client_credentials(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", metavar="PEM", help="CA of the worker's TLS certificate")
     parser.add_argument("--tls-cert", metavar="PEM", help="client certificate (mTLS)")
     parser.add_argument("--tls-key", metavar="PEM", help="the key of --tls-cert")
+
+
+def _add_limit_options(worker: argparse.ArgumentParser) -> None:
+    """The ``WorkerLimits`` options; a request over one gets a ``ResourceLimitError``."""
+    d = WorkerLimits(tenant_bytes=0)
+    limits = worker.add_argument_group("limits (exceeded -> ResourceLimitError, worker serves on)")
+    limits.add_argument("--max-envelope", type=_byte_size, default=d.max_envelope_bytes,
+                        metavar="SIZE", help="largest message envelope (default: 64MB)")
+    limits.add_argument("--max-buffers", type=int, default=d.max_buffers, metavar="N",
+                        help=f"most buffers one message may declare (default: {d.max_buffers})")
+    limits.add_argument("--tenant-mem", type=_byte_size, default=None, metavar="SIZE",
+                        help="bytes of PUT data one tenant may hold, checked before "
+                        "buffers are allocated (default: a quarter of RAM)")
+    limits.add_argument("--max-tenant-id", type=int, default=d.max_tenant_id_length,
+                        metavar="N", help="longest tenant id in characters "
+                        f"(default: {d.max_tenant_id_length})")
+    limits.add_argument("--max-tenants", type=int, default=d.max_tenants, metavar="N",
+                        help=f"most tenants served at once (default: {d.max_tenants})")
+    limits.add_argument("--ticket-ttl", type=float, default=d.ticket_ttl, metavar="SECONDS",
+                        help="how long a large reply waits to be fetched "
+                        f"(default: {d.ticket_ttl:g})")
+    limits.add_argument("--ticket-mem", type=_byte_size, default=d.ticket_bytes, metavar="SIZE",
+                        help="bytes of unfetched large replies per tenant (default: 2GB)")
+
+
+def _limits(args: argparse.Namespace) -> WorkerLimits:
+    limits = WorkerLimits(
+        max_envelope_bytes=args.max_envelope, max_buffers=args.max_buffers,
+        max_tenant_id_length=args.max_tenant_id, max_tenants=args.max_tenants,
+        ticket_ttl=args.ticket_ttl, ticket_bytes=args.ticket_mem,
+    )
+    if args.tenant_mem is not None:
+        limits.tenant_bytes = args.tenant_mem
+    return limits
+
+
+def _list_udfs(parser: argparse.ArgumentParser, packages: tuple[str, ...]) -> int:
+    """Print each function EXEC_UDF may call, with its signature and summary; exit code 0."""
+    from fedla.runtime.udf_registry import describe_functions, import_packages
+
+    try:
+        import_packages(packages)
+    except ImportError as exc:
+        parser.error(f"--allow-module: {exc}")
+    print("\n".join(describe_functions(packages)))
+    return 0
 
 
 def _byte_size(text: str) -> int:

@@ -68,7 +68,8 @@ class Context:
         Client certificate and key (PEM) for workers started with ``--tls-client-ca``; the
         certificate's common name is the tenant.
     allow_modules : sequence of str
-        Extra packages local sites may call by reference in EXEC_UDF.
+        Extra packages whose registered functions (``@remote_function``) local sites may call
+        by reference in EXEC_UDF (``fedla worker --allow-module``).
     timeout : float, optional
         Overall deadline in seconds for one call to a worker; by default none. A worker that
         stops answering is detected by gRPC keepalive within 30 s either way.

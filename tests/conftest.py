@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,12 @@ import scipy.sparse as sp
 
 import fedla as fl
 from fedla.local_workers import LocalWorkerPool
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# Worker processes import the test-only remote functions of ``tests.udfs`` (``--allow-module``).
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")])
+)
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +29,7 @@ def site_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def workers(site_dir: Path) -> Iterator[list[str]]:
     """Addresses of three worker processes sharing ``site_dir``."""
-    with LocalWorkerPool(3, data_dir=site_dir, allow_modules=("numpy",)) as pool:
+    with LocalWorkerPool(3, data_dir=site_dir, allow_modules=("tests.udfs",)) as pool:
         yield pool.addresses
 
 

@@ -46,6 +46,7 @@ from fedla.algorithms.nn.layers import (
 from fedla.algorithms.nn.layers.im2col import output_size
 from fedla.runtime.errors import ShapeMismatchError
 from fedla.runtime.kernels import array_namespace
+from fedla.runtime.udf_registry import remote_function
 
 UPD = "fedla.algorithms.nn.cnn:gradients"
 AGG = "fedla.algorithms.nn.cnn:aggregate"
@@ -159,6 +160,7 @@ def _forward(
     return softmax.forward(c["outa4"]), c
 
 
+@remote_function
 def gradients(
     model: Sequence[Any], hyperparams: Mapping[str, Any], features: Any, labels: Any
 ) -> list[Any]:
@@ -210,6 +212,7 @@ def gradients(
     return grads
 
 
+@remote_function
 def aggregate(
     model: Sequence[Any], hyperparams: Mapping[str, Any], gradients: Sequence[Any]
 ) -> list[Any]:

@@ -30,6 +30,7 @@ from fedla.algorithms.nn import model_list
 from fedla.algorithms.nn.labels import check_one_hot
 from fedla.algorithms.nn.layers import affine, cross_entropy_loss, l2_reg, relu, softmax
 from fedla.runtime.kernels import array_namespace
+from fedla.runtime.udf_registry import remote_function
 
 UPD = "fedla.algorithms.nn.ffn:gradients"
 AGG = "fedla.algorithms.nn.ffn:aggregate"
@@ -78,6 +79,7 @@ def _forward(params: Sequence[Any], X: Any) -> tuple[list[Any], list[Any], Any]:
     return inputs, scores, out
 
 
+@remote_function
 def gradients(
     model: Sequence[Any], hyperparams: Mapping[str, Any], features: Any, labels: Any
 ) -> list[Any]:
@@ -108,6 +110,7 @@ def gradients(
     return grads
 
 
+@remote_function
 def aggregate(
     model: Sequence[Any], hyperparams: Mapping[str, Any], gradients: Sequence[Any]
 ) -> list[Any]:

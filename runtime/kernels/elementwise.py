@@ -316,6 +316,7 @@ def unary(backend: Backend, a: Any, op: str) -> Any:
         dtype.
     """
     name = _op_name("unary", op, UNARY_OPS)
+    fn: Callable[..., Any]
     if name == "sigmoid":
         fn = partial(_sigmoid, backend)
     else:

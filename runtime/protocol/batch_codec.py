@@ -16,6 +16,7 @@ import numpy as np
 from fedla.runtime.errors import (
     FedlaError,
     InvalidArgumentError,
+    ResourceLimitError,
     WorkerInternalError,
     error_from_wire,
 )
@@ -63,6 +64,11 @@ def decode_batch(batch: pb.BatchRequest, buffers: list[np.ndarray]) -> list[Requ
             decoded.append(_decode_request(message, buffers))
         except FedlaError as exc:
             decoded.append(type(exc)(f"request #{index} {_describe_message(message)}: {exc}"))
+        except MemoryError:
+            decoded.append(ResourceLimitError(
+                f"request #{index} {_describe_message(message)}: the worker has not enough "
+                "memory to decode it"
+            ))
         except Exception as exc:  # noqa: BLE001 - one request must not fail the batch
             _LOGGER.exception("request #%d did not decode", index)
             label = _describe_message(message)

@@ -24,6 +24,9 @@ Larger ones go out of line: assigning a large bytes field costs ~5 ms/MB in prot
 runtime, while the hand-written chunk frames move them at memory speed.
 """
 
+MAX_DIMENSION = 2**63 - 1
+"""Largest extent of one dimension (numpy and scipy index with signed 64-bit integers)."""
+
 MAX_NDIM = 32
 MAX_NESTING = 32
 """Deepest list/dict nesting a value may have (protobuf refuses to parse ~100 levels)."""
@@ -141,6 +144,7 @@ def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray | n
     shape = tuple(int(n) for n in message.shape)
     if len(shape) > MAX_NDIM:
         raise MalformedRequestError(f"array has {len(shape)} dimensions; at most {MAX_NDIM}")
+    _check_extents(shape, "array")
     expected = dtype.itemsize * int(np.prod(shape, dtype=object))
     if message.WhichOneof("data") == "buffer":
         if message.buffer >= len(buffers):
@@ -157,7 +161,7 @@ def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray | n
         )
     try:
         array = raw.view(dtype).reshape(shape)
-    except ValueError as exc:  # e.g. a zero-size array with an absurd shape
+    except (ValueError, OverflowError) as exc:  # e.g. a zero-size array with an absurd shape
         raise MalformedRequestError(f"array of shape {shape} cannot be built: {exc}") from None
     return array[()] if array.ndim == 0 else array  # 0-d arrays arrive as numpy scalars
 
@@ -166,6 +170,7 @@ def _decode_csr(message: pb.Sparse, buffers: list[np.ndarray]) -> sp.csr_array:
     shape = tuple(int(n) for n in message.shape)
     if len(shape) != 2:
         raise MalformedRequestError(f"a CSR matrix must be 2-D; got shape {shape}")
+    _check_extents(shape, "CSR matrix")
     data = decode_array(message.data, buffers)
     indices = decode_array(message.indices, buffers)
     indptr = decode_array(message.indptr, buffers)
@@ -173,9 +178,16 @@ def _decode_csr(message: pb.Sparse, buffers: list[np.ndarray]) -> sp.csr_array:
         matrix = sp.csr_array((data, indices, indptr), shape=shape)
         # A full check keeps corrupt index arrays from reaching scipy's unchecked C++ loops.
         matrix.check_format(full_check=True)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise MalformedRequestError(f"invalid CSR matrix of shape {shape}: {exc}") from None
     return matrix
+
+
+def _check_extents(shape: tuple[int, ...], what: str) -> None:
+    if any(n > MAX_DIMENSION for n in shape):
+        raise MalformedRequestError(
+            f"{what} of shape {shape} has a dimension over {MAX_DIMENSION} (2**63 - 1)"
+        )
 
 
 def _check_dtype(dtype: np.dtype) -> None:

@@ -13,7 +13,7 @@ does not recognise goes through the protobuf parser, which validates it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 import numpy as np
@@ -101,15 +101,25 @@ def _frame_parts(
 
 
 def from_frames(
-    frames: Iterable[bytes | memoryview], envelope_type: type[M], max_bytes: int | None = None
+    frames: Iterable[bytes | memoryview],
+    envelope_type: type[M],
+    max_bytes: int | None = None,
+    *,
+    max_envelope_bytes: int | None = None,
+    max_buffers: int | None = None,
+    admit: Callable[[M, int], None] | None = None,
 ) -> tuple[M, list[np.ndarray]]:
     """Reassemble an envelope and its buffers from serialized ``frames``.
 
     Raises ``MalformedRequestError`` for bytes that are not frames, frames out of order, chunks
     that do not fit their buffer, or buffers left incomplete when the stream ends, and
-    ``ResourceLimitError`` when the buffers would exceed ``max_bytes``.
+    ``ResourceLimitError`` when the buffers would exceed ``max_bytes``, the envelope
+    ``max_envelope_bytes`` (checked as its frames arrive) or the buffer count ``max_buffers``.
+    ``admit(envelope, declared_bytes)`` may refuse the message (by raising) after the envelope
+    is parsed and before any buffer is allocated.
     """
     pieces: list[bytes] = []
+    envelope_bytes = 0
     iterator = iter(frames)
     first_chunk: tuple[int, int, memoryview] | None = None
     for position, raw in enumerate(iterator):
@@ -118,6 +128,12 @@ def from_frames(
             first_chunk = chunk
             break
         pieces.append(_parse_frame(raw, position).envelope)
+        envelope_bytes += len(pieces[-1])
+        if max_envelope_bytes is not None and envelope_bytes > max_envelope_bytes:
+            raise ResourceLimitError(
+                f"message envelope exceeds {max_envelope_bytes} bytes (--max-envelope); send "
+                "large values as arrays, which travel out of line, or split the batch"
+            )
     if not pieces:
         raise MalformedRequestError("stream carried no envelope frame")
     envelope = envelope_type()
@@ -125,13 +141,26 @@ def from_frames(
         envelope.ParseFromString(b"".join(pieces))
     except DecodeError as exc:
         raise MalformedRequestError(f"{envelope_type.__name__} does not parse: {exc}") from None
-    sizes = [int(n) for n in getattr(envelope, "buffer_sizes", ())]
+    declared = getattr(envelope, "buffer_sizes", ())
+    if max_buffers is not None and len(declared) > max_buffers:
+        raise ResourceLimitError(
+            f"message declares {len(declared)} buffers; this endpoint accepts at most "
+            f"{max_buffers} per message (--max-buffers); split the batch"
+        )
+    sizes = [int(n) for n in declared]
     total = sum(sizes)
     if max_bytes is not None and total > max_bytes:
         raise ResourceLimitError(
             f"message carries {total} bytes of buffers; this endpoint accepts at most {max_bytes}"
         )
-    buffers = [np.empty(size, dtype=np.uint8) for size in sizes]
+    if admit is not None:
+        admit(envelope, total)
+    try:
+        buffers = [np.empty(size, dtype=np.uint8) for size in sizes]
+    except MemoryError:
+        raise ResourceLimitError(
+            f"message declares {total} bytes of buffers; the endpoint has not enough memory"
+        ) from None
     filled = [0] * len(sizes)
     chunk = first_chunk
     position = len(pieces)

@@ -3,13 +3,20 @@
 Formats: csv (options ``header``, ``delimiter``), npy, Matrix Market (.mtx, sparse or dense) and
 parquet (numeric columns). A path is refused when it is absolute or resolves, through ``..`` or
 symbolic links, to anything outside the worker's data directory.
+
+Checking a path and then opening it would race with a file swapped for a symbolic link in between,
+so ``open_data_file`` opens the checked path again relative to a descriptor of the data
+directory, one component at a time, following no symbolic link; the file is read from that
+descriptor.
 """
 
 from __future__ import annotations
 
 import io
+import os
+import stat as stat_module
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import scipy.io
@@ -56,6 +63,46 @@ def resolve_data_path(data_dir: Path, path: str) -> Path:
     return resolved
 
 
+def open_data_file(data_dir: Path, path: Path, shown: str) -> BinaryIO:
+    """Open ``path`` (from ``resolve_data_path``) for reading without leaving ``data_dir``.
+
+    Each component of ``path`` below the data directory is opened relative to its parent's
+    descriptor with ``O_NOFOLLOW``: ``path`` has no symbolic links when it was resolved, so one
+    that appears since (a file swapped for a link out of the data directory) makes the open
+    fail instead of following it. ``shown`` is the path as the caller gave it, for messages.
+    """
+    root = data_dir.resolve()
+    parts = path.relative_to(root).parts
+    if not parts:
+        raise DataFileNotFoundError(f"no file {shown!r} in the worker's data directory")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    try:
+        dir_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise DataFileNotFoundError(
+            f"cannot open the worker's data directory for {shown!r}: {exc.strerror}"
+        ) from None
+    try:
+        for part in parts[:-1]:
+            next_fd = os.open(part, flags | os.O_DIRECTORY, dir_fd=dir_fd)
+            os.close(dir_fd)
+            dir_fd = next_fd
+        # O_NONBLOCK: opening a FIFO swapped in must not hang the worker (no effect on files).
+        fd = os.open(parts[-1], flags | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        raise DataFileNotFoundError(
+            f"cannot open {shown!r} in the worker's data directory: it changed while being "
+            f"opened ({exc.strerror})"
+        ) from None
+    finally:
+        os.close(dir_fd)
+    if not stat_module.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DataFileNotFoundError(f"no file {shown!r} in the worker's data directory")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
 def data_format(path: Path, declared: str) -> str:
     """The format to read ``path`` with: ``declared`` if given, else from the file suffix."""
     fmt = declared.lower() or _SUFFIXES.get(path.suffix.lower(), "")
@@ -67,27 +114,39 @@ def data_format(path: Path, declared: str) -> str:
     return fmt
 
 
-def file_fingerprint(path: Path, fmt: str, options: dict[str, str]) -> str:
-    """Identity of a file's content as read: path, size, mtime and the format options."""
-    stat = path.stat()
+def file_fingerprint(
+    path: Path, fmt: str, options: dict[str, str], stat: os.stat_result | None = None
+) -> str:
+    """Identity of a file's content as read: path, size, mtime and the format options.
+
+    ``stat`` is the file's status when it is already open (``os.fstat``), else ``path``'s.
+    """
+    stat = stat if stat is not None else path.stat()
     return lineage_key("file", str(path), stat.st_size, stat.st_mtime_ns, fmt,
                        sorted(options.items()))
 
 
-def read_matrix(path: Path, fmt: str, options: dict[str, str]) -> Any:
-    """Load the matrix stored at ``path``: a 2-D ndarray or a CSR array."""
+def read_matrix(
+    path: Path, fmt: str, options: dict[str, str], file: BinaryIO | None = None
+) -> Any:
+    """Load the matrix stored at ``path``: a 2-D ndarray or a CSR array.
+
+    With ``file`` (from ``open_data_file``), the matrix is read from it and ``path`` only names
+    the file in messages.
+    """
     if fmt in ("npy", "mtx") and options:
         raise InvalidArgumentError(f"{fmt} takes no options; got {sorted(options)}")
+    source: Any = file if file is not None else path
     try:
         if fmt == "csv":
-            value: Any = _read_csv(path, options)
+            value: Any = _read_csv(source, path, options)
         elif fmt == "npy":
-            value = np.load(path, allow_pickle=False)
+            value = np.load(source, allow_pickle=False)
         elif fmt == "mtx":
-            value = scipy.io.mmread(path)
+            value = scipy.io.mmread(source)
             value = sp.csr_array(value) if sp.issparse(value) else np.asarray(value)
         else:
-            value = _read_parquet(path, options)
+            value = _read_parquet(source, path, options)
     except (ValueError, OSError, TypeError) as exc:
         if isinstance(exc, InvalidArgumentError):
             raise
@@ -108,7 +167,7 @@ def read_matrix(path: Path, fmt: str, options: dict[str, str]) -> Any:
     return value
 
 
-def _read_csv(path: Path, options: dict[str, str]) -> np.ndarray:
+def _read_csv(source: Any, path: Path, options: dict[str, str]) -> np.ndarray:
     import pyarrow.csv as pacsv
 
     unknown = set(options) - _CSV_OPTIONS
@@ -121,36 +180,43 @@ def _read_csv(path: Path, options: dict[str, str]) -> np.ndarray:
     if len(delimiter) != 1:
         raise InvalidArgumentError(f"csv delimiter must be one character; got {delimiter!r}")
     table = pacsv.read_csv(
-        _csv_source(path),
+        _csv_source(source),
         read_options=pacsv.ReadOptions(autogenerate_column_names=not header),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
     )
     return _numeric_table(table, path)
 
 
-def _csv_source(path: Path) -> Any:
-    """``path``, or its bytes with a final newline when it lacks one.
+def _csv_source(source: Any) -> Any:
+    """``source`` (a path or an open file), or its bytes with a final newline when it lacks one.
 
     pyarrow refuses a one-line csv without a final newline ("cannot infer number of columns").
     """
     import pyarrow as pa
 
-    with open(path, "rb") as file:
+    if not isinstance(source, Path):
+        return pa.BufferReader(_with_final_newline(source))
+    with open(source, "rb") as file:
         if file.seek(0, io.SEEK_END) == 0:
-            return path
+            return source
         file.seek(-1, io.SEEK_END)
         if file.read(1) in b"\r\n":
-            return path
+            return source
         file.seek(0)
         return pa.BufferReader(file.read() + b"\n")
 
 
-def _read_parquet(path: Path, options: dict[str, str]) -> np.ndarray:
+def _with_final_newline(file: BinaryIO) -> bytes:
+    data = file.read()
+    return data if not data or data[-1:] in b"\r\n" else data + b"\n"
+
+
+def _read_parquet(source: Any, path: Path, options: dict[str, str]) -> np.ndarray:
     import pyarrow.parquet as pq
 
     if options:
         raise InvalidArgumentError(f"parquet takes no options; got {sorted(options)}")
-    return _numeric_table(pq.read_table(path), path)
+    return _numeric_table(pq.read_table(source), path)
 
 
 def _numeric_table(table: Any, path: Path) -> np.ndarray:

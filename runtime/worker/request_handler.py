@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib
 import inspect
 import logging
 import os
@@ -28,10 +27,11 @@ from fedla.runtime.errors import (
     FedlaError,
     InvalidArgumentError,
     RequestSkippedError,
+    ResourceLimitError,
     WorkerInternalError,
 )
 from fedla.runtime.kernels import get_kernel
-from fedla.runtime.lineage_cache import LineageCache
+from fedla.runtime.lineage_cache import LineageCache, value_nbytes
 from fedla.runtime.privacy import derive
 from fedla.runtime.protocol.requests import (
     Clear,
@@ -46,14 +46,17 @@ from fedla.runtime.protocol.requests import (
     Request,
     describe,
 )
+from fedla.runtime.udf_registry import import_packages, in_packages, registered_functions
 from fedla.runtime.worker.audit_log import AuditLog
 from fedla.runtime.worker.data_reader import (
     data_format,
     file_fingerprint,
+    open_data_file,
     read_matrix,
     resolve_data_path,
 )
 from fedla.runtime.worker.dataset_policy import load_policy
+from fedla.runtime.worker.limits import WorkerLimits
 from fedla.runtime.worker.principal import Principal
 from fedla.runtime.worker.privacy_guard import (
     check_release,
@@ -74,7 +77,8 @@ from fedla.runtime.worker.variables import (
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_ALLOWED_MODULES = ("fedla.algorithms",)
-"""Packages whose functions EXEC_UDF may call unless the operator allows more."""
+"""Packages whose registered functions (``fedla.runtime.udf_registry``) EXEC_UDF may call unless
+the operator allows more."""
 
 DEFAULT_TENANT_TIMEOUT_SECONDS = 24 * 3600.0
 """A tenant idle this long loses its scope (``fedla worker --tenant-timeout``)."""
@@ -98,6 +102,7 @@ class WorkerConfig:
     max_request_bytes: int = 16 * 1024**3
     cache_bytes: int = field(default_factory=default_cache_bytes)
     tenant_timeout: float = DEFAULT_TENANT_TIMEOUT_SECONDS
+    limits: WorkerLimits = field(default_factory=WorkerLimits)
     tenants: TenantRegistry = field(default_factory=TenantRegistry)
     audit_log: Path | None = None
 
@@ -111,9 +116,24 @@ class RequestHandler:
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
+        config.tenants.limits = config.limits
+        import_packages(config.allowed_modules)  # their @remote_function decorators register
         self.read_cache = ReadCache()
         self.lineage_cache = LineageCache(config.cache_bytes)
         self.audit_log = AuditLog(config.audit_log) if config.audit_log else None
+
+    def admit(self, principal: Principal, declared_bytes: int) -> None:
+        """Refuse a message whose buffers would put its tenant over ``--tenant-mem``.
+
+        Called with the bytes a message's envelope declares, before they are allocated. A
+        message without buffers is not checked here: ``handle`` answers each of its requests.
+        """
+        if declared_bytes == 0:
+            return
+        scope = self.config.tenants.scope(principal.tenant)
+        self.config.limits.check_tenant_bytes(
+            scope.pinned_bytes(), declared_bytes, "the message's buffers"
+        )
 
     def handle(
         self, principal: Principal, requests: list[Request | FedlaError]
@@ -183,6 +203,12 @@ class RequestHandler:
             return self._execute(scope, request, held)
         except FedlaError as exc:
             return type(exc)(f"{label}: {exc}")
+        except MemoryError:
+            _LOGGER.warning("tenant %s: %s ran out of memory", principal.tenant, label)
+            return ResourceLimitError(
+                f"{label}: the worker has not enough memory for it; send smaller blocks or "
+                "ask its operator for more memory"
+            )
         except Exception as exc:  # noqa: BLE001 - the worker must answer and keep serving
             _LOGGER.exception("tenant %s: %s failed unexpectedly", principal.tenant, label)
             return WorkerInternalError(f"{label}: {type(exc).__name__}: {exc}")
@@ -193,6 +219,9 @@ class RequestHandler:
         if isinstance(request, Read):
             return self._read(scope, request)
         if isinstance(request, Put):
+            self.config.limits.check_tenant_bytes(
+                scope.pinned_bytes(), value_nbytes(request.value), "the value"
+            )
             scope.put(request.var, PinnedVariable(request.value))
             return _metadata(request.value)
         if isinstance(request, Get):
@@ -219,13 +248,15 @@ class RequestHandler:
         options = dict(read.options)
         policy = load_policy(self.config.data_dir, path)
         policy.check_reader(scope.tenant)
-        fingerprint = file_fingerprint(path, fmt, options)
-        loaded, reused = self.read_cache.load(
-            fingerprint, lambda: read_matrix(path, fmt, options)
-        )
+        with open_data_file(self.config.data_dir, path, read.path) as file:  # no symlink race
+            fingerprint = file_fingerprint(path, fmt, options, os.fstat(file.fileno()))
+            loaded, reused = self.read_cache.load(
+                fingerprint, lambda: read_matrix(path, fmt, options, file)
+            )
         privacy = policy.privacy(rows=loaded.value.shape[0])
         scope.put(read.var, ReadVariable(loaded, privacy=privacy))
         meta = _metadata(loaded.value, count_nonzero=True)
+        reused = scope.own_reuse(fingerprint, reused)  # never another tenant's READ
         return dataclasses.replace(meta, fingerprint=fingerprint, reused=reused,
                                    privacy=policy.level.value, min_rows=policy.min_rows)
 
@@ -243,6 +274,7 @@ class RequestHandler:
         result, reused = variable.hold()
         held.append(variable)
         scope.put(inst.output, variable)
+        reused = scope.own_reuse(variable.cache_key, reused)  # never another tenant's EXEC
         return dataclasses.replace(_metadata(result), reused=reused)
 
     def _exec_udf(self, scope: TenantScope, udf: ExecUdf) -> Any:
@@ -252,7 +284,16 @@ class RequestHandler:
         inputs = [_value(item) for item in items]
         attrs = dict(udf.attrs)
         _check_arguments(function, f"function {udf.function!r}", inputs, attrs)
-        result = function(*inputs, **attrs)
+        try:
+            result = function(*inputs, **attrs)
+        except (TypeError, ValueError, AttributeError, IndexError, KeyError) as exc:
+            # A registered function is a pure function of what the caller sent: failing on it
+            # is a bad argument (strings for arrays, wrong shapes), not a worker fault.
+            _LOGGER.debug("%s failed on its inputs", udf.function, exc_info=True)
+            raise InvalidArgumentError(
+                f"function {udf.function!r} cannot run on the given inputs: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
         outputs = list(udf.outputs)
         if not outputs:
             return result
@@ -288,18 +329,20 @@ class RequestHandler:
                 f"{reference!r} names a private attribute; only public functions can be called"
             )
         allowed = self.config.allowed_modules
-        if not any(module_name == p or module_name.startswith(p + ".") for p in allowed):
+        if not in_packages(module_name, allowed):
             raise AccessDeniedError(
                 f"module {module_name!r} is not allowed at this worker; its operator allows "
                 f"{', '.join(allowed) or 'none'} (start the worker with --allow-module PKG)"
             )
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise InvalidArgumentError(f"cannot import {module_name!r}: {exc}") from None
-        function = getattr(module, name, None)
-        if not callable(function):
-            raise InvalidArgumentError(f"{reference!r} is not a function")
+        function = registered_functions(allowed).get(reference)
+        if function is None:
+            raise AccessDeniedError(
+                f"{reference!r} is not a registered remote function at this worker; only "
+                "functions decorated with @fedla.runtime.udf_registry.remote_function in an "
+                "allowed package can be called. An operator registers one in their own package "
+                "and starts the worker with --allow-module PKG; `fedla worker --list-udfs` "
+                "lists what is callable"
+            )
         return function
 
 

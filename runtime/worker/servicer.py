@@ -22,7 +22,7 @@ from typing import NoReturn
 import grpc
 import numpy as np
 
-from fedla.runtime.errors import FedlaError, UnknownVariableError
+from fedla.runtime.errors import FedlaError, ResourceLimitError, UnknownVariableError
 from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.batch_codec import decode_batch, encode_results
 from fedla.runtime.protocol.framing import (
@@ -42,8 +42,6 @@ _LOGGER = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Worker"].full_name
 
-TICKET_TTL_SECONDS = 300.0
-"""How long a response too large for ``Call`` waits to be fetched before it is dropped."""
 
 
 class WorkerServicer:
@@ -61,7 +59,7 @@ class WorkerServicer:
     def call(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
         """A small batch in one message; a response too large for one is left under a ticket."""
         caller = self._authenticate(context)
-        batch, buffers = self._receive(_unpacked(raw_message), context)
+        batch, buffers = self._receive(_unpacked(raw_message), context, caller)
         principal = caller or Principal(batch.tenant)
         response, out_buffers = self._handle(principal, batch, buffers)
         if message_size(response, out_buffers) <= UNARY_BYTES:
@@ -69,6 +67,8 @@ class WorkerServicer:
         ticket = secrets.token_hex(16)
         with self._lock:
             self._expire_tickets()
+            self._check_ticket_bytes(principal.tenant, message_size(response, out_buffers),
+                                     context)
             self._tickets[ticket] = (principal.tenant, time.monotonic(), response, out_buffers)
         return pack_message(pb.BatchResponse(ticket=ticket), [])
 
@@ -77,7 +77,7 @@ class WorkerServicer:
     ) -> Iterator[bytes]:
         """Streamed batch; yields serialized response frames."""
         caller = self._authenticate(context)
-        batch, buffers = self._receive(raw_frames, context)
+        batch, buffers = self._receive(raw_frames, context, caller)
         response, out_buffers = self._handle(caller or Principal(batch.tenant), batch, buffers)
         yield from to_frames(response, out_buffers)
 
@@ -145,10 +145,22 @@ class WorkerServicer:
         return encode_results(requests, results)
 
     def _receive(
-        self, raw_frames: Iterator[bytes] | Iterator[memoryview], context: grpc.ServicerContext
+        self, raw_frames: Iterator[bytes] | Iterator[memoryview], context: grpc.ServicerContext,
+        caller: Principal | None,
     ) -> tuple[pb.BatchRequest, list[np.ndarray]]:
+        """The batch and its buffers; the caller's quota admits the buffers before allocation.
+
+        ``caller`` is the authenticated principal; without credentials configured, the
+        envelope's tenant is the principal.
+        """
+        limits = self.handler.config.limits
         try:
-            return from_frames(raw_frames, pb.BatchRequest, self.handler.config.max_request_bytes)
+            return from_frames(
+                raw_frames, pb.BatchRequest, self.handler.config.max_request_bytes,
+                max_envelope_bytes=limits.max_envelope_bytes, max_buffers=limits.max_buffers,
+                admit=lambda batch, declared: self.handler.admit(
+                    caller or Principal(batch.tenant), declared),
+            )
         except FedlaError as exc:
             self._abort(context, exc)
 
@@ -160,8 +172,22 @@ class WorkerServicer:
     def _expire_tickets(self) -> None:
         now = time.monotonic()
         for ticket, (_, created, _, _) in list(self._tickets.items()):
-            if now - created > TICKET_TTL_SECONDS:
+            if now - created > self.handler.config.limits.ticket_ttl:
                 del self._tickets[ticket]
+
+    def _check_ticket_bytes(self, tenant: str, size: int, context: grpc.ServicerContext) -> None:
+        """Abort when ``tenant``'s unfetched replies would exceed ``--ticket-mem``."""
+        limit = self.handler.config.limits.ticket_bytes
+        waiting = sum(
+            message_size(response, buffers)
+            for owner, _, response, buffers in self._tickets.values() if owner == tenant
+        )
+        if waiting + size > limit:
+            self._abort(context, ResourceLimitError(
+                f"the reply of {size} bytes would leave this tenant {waiting + size} bytes of "
+                f"unfetched replies; the worker holds at most {limit} (--ticket-mem). Fetch "
+                "replies, or GET smaller values"
+            ))
 
 
 def _unpacked(raw_message: bytes) -> Iterator[memoryview]:

@@ -11,11 +11,16 @@ from __future__ import annotations
 import threading
 import time
 
-from fedla.runtime.errors import InvalidArgumentError, UnknownVariableError
+from fedla.runtime.errors import InvalidArgumentError, ResourceLimitError, UnknownVariableError
 from fedla.runtime.lineage_cache import value_nbytes
-from fedla.runtime.worker.variables import DerivedVariable, Variable
+from fedla.runtime.worker.limits import WorkerLimits
+from fedla.runtime.worker.variables import DerivedVariable, PinnedVariable, Variable
 
 MAX_NAME_LENGTH = 256
+
+MAX_PRODUCED_KEYS = 65_536
+"""Cache keys a scope remembers producing; past this it forgets them all (reuse is then
+reported as False until the tenant produces them again, never as True wrongly)."""
 
 
 class TenantScope:
@@ -24,6 +29,7 @@ class TenantScope:
     def __init__(self, tenant: str) -> None:
         self.tenant = tenant
         self._vars: dict[str, Variable] = {}
+        self._produced: set[str] = set()
         self._lock = threading.Lock()
         self.last_used = time.monotonic()
 
@@ -46,6 +52,21 @@ class TenantScope:
             )
         with self._lock:
             self._vars[var] = variable
+
+    def own_reuse(self, key: str, reused: bool) -> bool:
+        """The ``reused`` flag to report for cache entry ``key``: never another tenant's work.
+
+        READ and lineage caches are shared by tenants; that an entry was there already may only
+        be reported when this tenant produced it itself (read the file or ran the computation
+        before), else a tenant could learn what another one read or computed. Records ``key``
+        as produced by this tenant.
+        """
+        with self._lock:
+            produced_before = key in self._produced
+            if len(self._produced) >= MAX_PRODUCED_KEYS:
+                self._produced.clear()
+            self._produced.add(key)
+        return reused and produced_before
 
     def drop(self, names: list[str]) -> None:
         """Remove ``names``; names that do not exist are ignored so that CLEAR is idempotent."""
@@ -70,20 +91,45 @@ class TenantScope:
         return sum(value_nbytes(v.value()) for v in variables if not isinstance(v, DerivedVariable))
 
 
+    def pinned_bytes(self) -> int:
+        """Bytes of the values this tenant sent or made: PUT data, EXEC_UDF results.
+
+        These count against its ``--tenant-mem`` quota; shared files and cached results do not.
+        """
+        with self._lock:
+            variables = list(self._vars.values())
+        return sum(value_nbytes(v.value()) for v in variables if isinstance(v, PinnedVariable))
+
+
 class TenantRegistry:
     """All tenant scopes of a worker, created on a tenant's first request."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: WorkerLimits | None = None) -> None:
         self._scopes: dict[str, TenantScope] = {}
         self._lock = threading.Lock()
+        self.limits = limits or WorkerLimits()
 
     def scope(self, tenant: str) -> TenantScope:
-        """The scope of ``tenant``, created if new; marks it as used now."""
+        """The scope of ``tenant``, created if new; marks it as used now.
+
+        Raises ``ResourceLimitError`` for a tenant id longer than ``--max-tenant-id`` and for
+        a new tenant when ``--max-tenants`` tenants have a scope already.
+        """
         if not tenant:
             raise InvalidArgumentError("the batch names no tenant; every Context sends its id")
+        if len(tenant) > self.limits.max_tenant_id_length:
+            raise ResourceLimitError(
+                f"tenant id of {len(tenant)} characters is longer than this worker's limit of "
+                f"{self.limits.max_tenant_id_length} (--max-tenant-id)"
+            )
         with self._lock:
             scope = self._scopes.get(tenant)
             if scope is None:
+                if len(self._scopes) >= self.limits.max_tenants:
+                    raise ResourceLimitError(
+                        f"this worker serves {len(self._scopes)} tenants, its limit "
+                        f"(--max-tenants); try again when idle tenants have been dropped"
+                    )
                 scope = self._scopes[tenant] = TenantScope(tenant)
             scope.last_used = time.monotonic()
             return scope

@@ -17,6 +17,7 @@ from fedla.runtime.worker.data_reader import (
     FORMATS,
     data_format,
     file_fingerprint,
+    open_data_file,
     read_matrix,
     resolve_data_path,
 )
@@ -448,3 +449,57 @@ def test_fingerprint(tmp_path):
     path.write_text("3,4\n")  # same size
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
     assert first != file_fingerprint(path, "csv", {})
+
+
+# --- open_data_file ---------------------------------------------------------------------------
+
+
+def test_open_data_file_reads_the_checked_file(data_dir):
+    path = resolve_data_path(data_dir, "sub/Y.csv")
+    with open_data_file(data_dir, path, "sub/Y.csv") as file:
+        np.testing.assert_array_equal(read_matrix(path, "csv", {}, file), [[5.0, 6.0]])
+
+
+def test_open_data_file_through_a_symlink_staying_inside(data_dir):
+    (data_dir / "sublink").symlink_to(data_dir / "sub")
+    path = resolve_data_path(data_dir, "sublink/Y.csv")
+    with open_data_file(data_dir, path, "sublink/Y.csv") as file:
+        assert file.read() == b"5,6\n"
+
+
+@pytest.mark.parametrize("swapped", ["sub", "sub/Y.csv"], ids=["directory", "file"])
+def test_open_data_file_refuses_a_symlink_swapped_in_after_the_check(data_dir, swapped):
+    path = resolve_data_path(data_dir, "sub/Y.csv")
+    target = data_dir / swapped
+    os.rename(target, data_dir / "moved")  # the check passed; now the attacker swaps
+    outside = data_dir.parent / "outside"
+    target.symlink_to(outside if swapped == "sub" else outside / "secret.csv")
+    if swapped == "sub":
+        (outside / "Y.csv").write_text("7,8\n")
+    with pytest.raises(DataFileNotFoundError, match="'sub/Y.csv'.*changed while being opened"):
+        open_data_file(data_dir, path, "sub/Y.csv")
+
+
+def test_open_data_file_refuses_what_is_no_longer_a_regular_file(data_dir):
+    path = resolve_data_path(data_dir, "X.csv")
+    os.remove(path)
+    os.mkfifo(path)  # opening a FIFO for reading would block without a writer
+    with pytest.raises(DataFileNotFoundError, match="no file 'X.csv'"):
+        open_data_file(data_dir, path, "X.csv")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_read_matrix_from_an_open_file(tmp_path, fmt):
+    value = np.array([[1.0, 0.0], [3.0, 4.0]])
+    path = tmp_path / f"M.{fmt}"
+    if fmt == "csv":
+        path.write_text("1,0\n3,4")  # no final newline
+    elif fmt == "npy":
+        np.save(path, value)
+    elif fmt == "mtx":
+        scipy.io.mmwrite(path, sp.coo_array(value))
+    else:
+        pq.write_table(pa.table({"a": value[:, 0], "b": value[:, 1]}), path)
+    with open(path, "rb") as file:
+        result = read_matrix(path, fmt, {}, file)
+    np.testing.assert_array_equal(result.toarray() if sp.issparse(result) else result, value)

@@ -32,8 +32,8 @@ DETECTION_BOUND_SECONDS = 30.0
 
 @pytest.fixture
 def worker(tmp_path) -> Iterator[tuple[str, int]]:
-    """A worker process that may run ``time:sleep`` and ``math:factorial``: address and pid."""
-    with LocalWorkerPool(1, data_dir=tmp_path, allow_modules=("time", "math")) as pool:
+    """A worker process that may run ``tests.udfs:sleep`` and ``:factorial``: address and pid."""
+    with LocalWorkerPool(1, data_dir=tmp_path, allow_modules=("tests.udfs",)) as pool:
         process = pool.processes[0]
         try:
             yield pool.addresses[0], process.pid
@@ -69,8 +69,8 @@ def test_work_longer_than_the_keepalive_interval_completes(worker, capfd):
         start = time.monotonic()
         # Sleeping releases the GIL; a huge factorial holds it: the worker answers pings anyway.
         client.execute("t", [
-            ExecUdf("time:sleep", (Literal(3.5),)),
-            ExecUdf("math:factorial", (Literal(150_000),), outputs=("f",)),
+            ExecUdf("tests.udfs:sleep", (Literal(3.5),)),
+            ExecUdf("tests.udfs:factorial", (Literal(150_000),), outputs=("f",)),
         ])
         assert time.monotonic() - start > 3.5
         (pong,) = client.execute("t", [Put("y", 1.0)])  # the channel is still good
@@ -90,7 +90,7 @@ def test_cancel_all_unblocks_a_waiting_call_from_another_thread(worker):
         timer.start()
         start = time.monotonic()
         with pytest.raises(CallCancelledError, match=f"call to worker {address} was cancelled"):
-            client.execute_all("t", [ExecUdf("time:sleep", (Literal(5.0),))])
+            client.execute_all("t", [ExecUdf("tests.udfs:sleep", (Literal(5.0),))])
         assert time.monotonic() - start < 3.0
         timer.join()
         assert client.cancel_all() == 0  # nothing left in flight
@@ -104,7 +104,7 @@ def test_the_deadline_is_an_overall_bound(worker):
     client = WorkerClient(address, timeout=1.0)
     try:
         with pytest.raises(WorkerUnavailableError, match="within the deadline of 1 s"):
-            client.execute("t", [ExecUdf("time:sleep", (Literal(3.0),))])
+            client.execute("t", [ExecUdf("tests.udfs:sleep", (Literal(3.0),))])
     finally:
         client.close()
 
@@ -117,7 +117,7 @@ def test_ctrl_c_interrupts_a_waiting_call_promptly(worker):
         client = WorkerClient({address!r})
         print("waiting", flush=True)
         try:
-            client.execute("t", [ExecUdf("time:sleep", (Literal(5.0),))])
+            client.execute("t", [ExecUdf("tests.udfs:sleep", (Literal(5.0),))])
         except KeyboardInterrupt:
             print("interrupted", flush=True)
     """)

@@ -18,7 +18,8 @@ from fedla.runtime.kernels import registry
 from fedla.runtime.protocol.client import WorkerClient
 from fedla.runtime.protocol.codec import INLINE_LIMIT
 from fedla.runtime.protocol.requests import Clear, ExecInst, Get, Literal, Put, Read
-from fedla.runtime.worker.request_handler import WorkerConfig
+from fedla.runtime.worker.principal import Principal
+from fedla.runtime.worker.request_handler import RequestHandler, WorkerConfig
 from fedla.runtime.worker.server import create_server
 
 LARGE = INLINE_LIMIT // 8 + 1
@@ -115,16 +116,12 @@ def test_another_tenant_never_gets_a_result_of_array_data(
         client.execute(other, [Clear(all=True)])
 
 
-def test_results_of_reads_and_python_scalars_are_still_shared(client, tenant, site_subdir):
-    np.save(site_subdir / "X.npy", np.arange(6.0).reshape(2, 3))
-    path = f"{site_subdir.name}/X.npy"
-    other = f"{tenant}-b"
-    try:
-        metas = []
-        for who in (tenant, other):
-            client.execute(who, [Read("X", path)])
-            metas.append(_run(client, who, ExecInst("binary", ("X", Literal(2.5)), "Y",
-                                                    {"op": "mul"}))[0])
-        assert [meta.reused for meta in metas] == [False, True]
-    finally:
-        client.execute(other, [Clear(all=True)])
+def test_results_of_reads_and_python_scalars_are_still_shared(tmp_path):
+    """Shared, but not reported: ``reused`` never tells a tenant about another's work."""
+    np.save(tmp_path / "X.npy", np.arange(6.0).reshape(2, 3))
+    handler = RequestHandler(WorkerConfig(data_dir=tmp_path))
+    inst = ExecInst("binary", ("X", Literal(2.5)), "Y", {"op": "mul"})
+    metas = [handler.handle(Principal(who), [Read("X", "X.npy"), inst])[1] for who in "ab"]
+    assert [meta.reused for meta in metas] == [False, False]
+    assert handler.lineage_cache.stats()["hits"] == 1  # b's EXEC was a lookup all the same
+    assert handler.read_cache.stats()["hits"] == 1

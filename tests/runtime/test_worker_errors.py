@@ -180,9 +180,9 @@ BAD_BATCHES: dict[str, tuple[Callable[[Site], list[Request]], type[FedlaError], 
         ["request #0 EXEC_INST 'transpose'", "no variable 'nope'"],
     ),
     "udf-bad-arguments": (
-        lambda s: [Put("a", A23), ExecUdf("numpy:sum", ("a",), attrs={"bogus": 1})],
+        lambda s: [Put("a", A23), ExecUdf("tests.udfs:total", ("a",), attrs={"bogus": 1})],
         InvalidArgumentError,
-        ["request #1 EXEC_UDF 'numpy:sum'", "bogus"],
+        ["request #1 EXEC_UDF 'tests.udfs:total'", "bogus"],
     ),
     "udf-forbidden": (
         lambda s: [ExecUdf("os:system", (Literal("touch /tmp/fedla-hacked"),))],
@@ -325,7 +325,7 @@ BAD_BATCHES: dict[str, tuple[Callable[[Site], list[Request]], type[FedlaError], 
         ["request #0 GET 'ghost'", "never created"],
     ),
     "get-unsendable-value": (
-        lambda s: [ExecUdf("numpy:empty", (Literal(2),), ("o",), {"dtype": "O"}), Get("o")],
+        lambda s: [ExecUdf("tests.udfs:object_array", (Literal(2),), ("o",)), Get("o")],
         InvalidArgumentError,
         ["request #1 GET 'o'", "dtype object cannot be sent"],
     ),
@@ -530,7 +530,7 @@ def test_tenant_cannot_read_overwrite_or_clear_another_tenants_variable(client, 
         with pytest.raises(UnknownVariableError, match="no variable 'x'"):
             client.execute(other, [ExecInst("transpose", ("x",), "y")])
         with pytest.raises(UnknownVariableError, match="no variable 'x'"):
-            client.execute(other, [ExecUdf("numpy:sum", ("x",))])
+            client.execute(other, [ExecUdf("tests.udfs:total", ("x",))])
         # Overwriting binds the intruder's own x; clearing drops only the intruder's.
         client.execute(other, [Put("x", np.zeros((2, 2))), Get("x")])
         np.testing.assert_array_equal(client.execute(tenant, [Get("x")])[0], secret)

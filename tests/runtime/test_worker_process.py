@@ -119,13 +119,13 @@ def test_address_line_is_the_first_stdout_line(tmp_path):
 
 
 def test_debug_logging_logs_each_request(tmp_path):
-    args = ("--allow-module", "numpy")
+    args = ("--allow-module", "tests.udfs")
     with worker_process(tmp_path, *args, log_level="DEBUG") as (process, address):
         client = WorkerClient(address, timeout=30)
         client.execute("debug-tenant", [Put("alpha", np.ones(3)), Get("alpha")])
         client.execute_all("debug-tenant", [Get("never-made")])
-        (total,) = client.execute("debug-tenant", [ExecUdf("numpy:sum", ("alpha",))])
-        assert total == 3.0  # --allow-module numpy took effect
+        (total,) = client.execute("debug-tenant", [ExecUdf("tests.udfs:total", ("alpha",))])
+        assert total == 3.0  # --allow-module tests.udfs took effect
         code, _, stderr = _stop(process, signal.SIGTERM)
         client.close()
     assert code == 0
@@ -133,7 +133,7 @@ def test_debug_logging_logs_each_request(tmp_path):
     assert "tenant debug-tenant: request #0 PUT -> 'alpha'" in stderr
     assert "tenant debug-tenant: request #1 GET 'alpha'" in stderr
     assert "tenant debug-tenant: request #0 GET 'never-made'" in stderr
-    assert "tenant debug-tenant: request #0 EXEC_UDF 'numpy:sum'" in stderr
+    assert "tenant debug-tenant: request #0 EXEC_UDF 'tests.udfs:total'" in stderr
 
 
 def test_worker_stops_while_a_client_streams(tmp_path):

@@ -326,7 +326,7 @@ def test_exec_inst_output_may_overwrite_its_input(client, tenant):
 
 def test_exec_udf_returns_its_value(client, tenant):
     _, value = client.execute(
-        tenant, [Put("a", np.arange(4.0)), ExecUdf("numpy:add", ("a", Literal(1.0)))]
+        tenant, [Put("a", np.arange(4.0)), ExecUdf("tests.udfs:add", ("a", Literal(1.0)))]
     )
     np.testing.assert_array_equal(value, np.arange(4.0) + 1.0)
 
@@ -334,14 +334,17 @@ def test_exec_udf_returns_its_value(client, tenant):
 def test_exec_udf_attrs_are_keyword_arguments(client, tenant):
     _, value = client.execute(
         tenant,
-        [Put("a", np.arange(6.0).reshape(2, 3)), ExecUdf("numpy:sum", ("a",), attrs={"axis": 0})],
+        [
+            Put("a", np.arange(6.0).reshape(2, 3)),
+            ExecUdf("tests.udfs:total", ("a",), attrs={"axis": 0}),
+        ],
     )
     np.testing.assert_array_equal(value, [3.0, 5.0, 7.0])
 
 
-def test_exec_udf_in_allowed_submodule(client, tenant):
+def test_exec_udf_calls_a_registered_function_of_an_allowed_package(client, tenant):
     _, value = client.execute(
-        tenant, [Put("a", np.array([3.0, 4.0])), ExecUdf("numpy.linalg:norm", ("a",))]
+        tenant, [Put("a", np.array([3.0, 4.0])), ExecUdf("tests.udfs:norm", ("a",))]
     )
     assert value == pytest.approx(5.0)
 
@@ -349,7 +352,7 @@ def test_exec_udf_in_allowed_submodule(client, tenant):
 def test_exec_udf_stores_one_output(client, tenant):
     results = client.execute(
         tenant,
-        [Put("a", np.arange(3.0)), ExecUdf("numpy:add", ("a", "a"), outputs=("s",)), Get("s")],
+        [Put("a", np.arange(3.0)), ExecUdf("tests.udfs:add", ("a", "a"), outputs=("s",)), Get("s")],
     )
     assert results[1] is None
     np.testing.assert_array_equal(results[2], [0.0, 2.0, 4.0])
@@ -360,7 +363,7 @@ def test_exec_udf_stores_several_outputs(client, tenant):
         tenant,
         [
             Put("a", np.array([7.0, 9.0])),
-            ExecUdf("numpy:divmod", ("a", Literal(4.0)), outputs=("q", "r")),
+            ExecUdf("tests.udfs:quotient_remainder", ("a", Literal(4.0)), outputs=("q", "r")),
             Get("q"),
             Get("r"),
         ],
@@ -375,7 +378,9 @@ def test_exec_udf_output_count_must_match(client, tenant):
             tenant,
             [
                 Put("a", np.array([7.0])),
-                ExecUdf("numpy:divmod", ("a", Literal(4.0)), outputs=("q", "r", "z")),
+                ExecUdf(
+                    "tests.udfs:quotient_remainder", ("a", Literal(4.0)), outputs=("q", "r", "z")
+                ),
             ],
         )
 
@@ -386,11 +391,24 @@ def test_exec_udf_output_count_must_match(client, tenant):
         ("os:system", r"module 'os' is not allowed at this worker.*--allow-module"),
         ("subprocess:run", "module 'subprocess' is not allowed"),
         ("builtins:eval", "module 'builtins' is not allowed"),
-        ("numpyx:add", "module 'numpyx' is not allowed"),  # a prefix is not a package
-        ("numpy:__class__", "private attribute"),
-        ("numpy:_private", "private attribute"),
+        ("numpy:add", "module 'numpy' is not allowed"),
+        ("tests.udfsx:add", "module 'tests.udfsx' is not allowed"),  # a prefix is not a package
+        ("tests.udfs:__class__", "private attribute"),
+        ("tests.udfs:_private", "private attribute"),
+        ("tests.udfs:not_registered", "is not a registered remote function"),
+        ("tests.udfs:np", "is not a registered remote function"),  # an imported module
+        ("tests.udfs:PI", "is not a registered remote function"),
+        ("tests.udfs:no_such_function", "is not a registered remote function"),
+        ("tests.udfs.no_such_module:f", "is not a registered remote function"),
+        ("fedla.algorithms.nn.ffn:ffn_train", "is not a registered remote function"),
+        ("fedla.algorithms:lm", "is not a registered remote function"),
+        ("fedla.algorithms.nn.ffn:init", "is not a registered remote function"),
     ],
-    ids=["os-system", "subprocess", "eval", "name-prefix", "dunder", "private"],
+    ids=[
+        "os-system", "subprocess", "eval", "numpy", "name-prefix", "dunder", "private",
+        "unregistered-function", "module-attribute", "constant", "missing-function",
+        "missing-module", "ffn-train", "lm", "ffn-init",
+    ],
 )
 def test_exec_udf_refused(client, tenant, assert_healthy, reference, match):
     with pytest.raises(AccessDeniedError, match=match) as info:
@@ -399,22 +417,50 @@ def test_exec_udf_refused(client, tenant, assert_healthy, reference, match):
     assert_healthy()
 
 
+def test_ffn_train_is_refused_with_how_to_register_a_function(client, tenant, tmp_path,
+                                                                assert_healthy):
+    """ffn_train's checkpoint_dir would write files anywhere and its k start processes."""
+    reference = "fedla.algorithms.nn.ffn:ffn_train"
+    checkpoints = tmp_path / "checkpoints"
+    client.execute(tenant, [Put("X", np.zeros((8, 3))), Put("Y", np.eye(2)[[0, 1] * 4])])
+    with pytest.raises(AccessDeniedError) as info:
+        client.execute(tenant, [ExecUdf(
+            reference, ("X", "Y"), attrs={"checkpoint_dir": str(checkpoints), "k": 8}
+        )])
+    message = str(info.value)
+    assert f"{reference!r} is not a registered remote function" in message
+    assert "@fedla.runtime.udf_registry.remote_function" in message
+    assert "--allow-module PKG" in message and "--list-udfs" in message
+    assert not checkpoints.exists()
+    assert_healthy()
+
+
+def test_registered_paramserv_pair_is_callable(client, tenant):
+    from fedla.algorithms.nn import ffn
+
+    model = ffn.init(3, 2, hidden=(4,), seed=1)
+    X, Y = np.random.default_rng(0).normal(size=(6, 3)), np.eye(2)[[0, 1, 0, 1, 0, 1]]
+    *_, grads = client.execute(tenant, [Put("X", X), Put("Y", Y), ExecUdf(
+        "fedla.algorithms.nn.ffn:gradients", (Literal(model), Literal({}), "X", "Y")
+    )])
+    expected = ffn.gradients(model, {}, X, Y)
+    assert len(grads) == len(expected)
+    for got, want in zip(grads, expected):
+        np.testing.assert_allclose(got, want)
+
+
 @pytest.mark.parametrize(
     ("reference", "match"),
     [
-        ("numpy", "must look like 'package.module:function'"),
-        ("numpy:", "must look like"),
+        ("tests.udfs", "must look like 'package.module:function'"),
+        ("tests.udfs:", "must look like"),
         (":add", "must look like"),
         ("", "must look like"),
-        ("numpy:linalg.norm", "must look like"),
-        ("numpy:1add", "must look like"),
-        ("numpy:pi", "'numpy:pi' is not a function"),
-        ("numpy:no_such_function", "is not a function"),
-        ("numpy.no_such_module:f", "cannot import 'numpy.no_such_module'"),
+        ("tests.udfs:linalg.norm", "must look like"),
+        ("tests.udfs:1add", "must look like"),
     ],
     ids=[
         "no-colon", "no-function", "no-module", "empty", "dotted-function", "not-identifier",
-        "not-callable", "missing-function", "missing-module",
     ],
 )
 def test_exec_udf_malformed_reference(client, tenant, assert_healthy, reference, match):
