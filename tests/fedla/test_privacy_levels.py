@@ -127,7 +127,7 @@ def test_worker_refuses_raw_rows_to_a_client_bypassing_the_coordinator(client, d
     with pytest.raises(fl.AccessDeniedError, match="products of raw rows"):  # X X^T
         client.execute(tenant, [ExecInst("tsmm", ("X",), "K", {"left": False}), Get("K")])
     with pytest.raises(fl.AccessDeniedError, match="EXEC_UDF results over restricted data"):
-        client.execute(tenant, [ExecUdf("numpy:sum", ("X",))])
+        client.execute(tenant, [ExecUdf("tests.udfs:total", ("X",))])
     *_, gram = client.execute(tenant, [ExecInst("tsmm", ("X",), "G"), Get("G")])
     assert_matches(gram, X[:HALF].T @ X[:HALF])
 
