@@ -50,7 +50,8 @@ class WorkerLimits:
     max_streams_per_tenant : int, default 4
         Batches (``Call`` and ``Execute`` streams) one tenant may have in flight at once. Each
         holds a server thread while it runs, so this is also the tenant's thread budget: one
-        tenant's slow or stalled work cannot take the threads another needs
+        tenant's slow or stalled work cannot take the threads another needs. Without
+        credentials, streams that have not yet named their tenant share twice this budget
         [--max-streams-per-tenant].
     """
 

@@ -62,7 +62,11 @@ class WorkerServicer:
         self._started = time.monotonic()
         self._tickets: dict[str, tuple[str, float, pb.BatchResponse, list[memoryview]]] = {}
         self._lock = threading.Lock()
-        self._slots = StreamSlots(handler.config.limits.max_streams_per_tenant)
+        streams = handler.config.limits.max_streams_per_tenant
+        self._slots = StreamSlots(streams)
+        # Without credentials a stream names its tenant only in its first frame; until then it
+        # counts among the unnamed ones, which share twice one tenant's budget.
+        self._unnamed = StreamSlots(2 * streams, who="streams not yet naming a tenant")
 
     def call(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
         """A small batch in one message; a response too large for one is left under a ticket."""
@@ -97,10 +101,14 @@ class WorkerServicer:
         limits = self.handler.config.limits
         frames: TimedFrames[bytes] = TimedFrames(raw_frames, limits.stream_timeout)
         held: list[str] = []  # the tenant whose slot this stream holds, once known
+        unnamed: list[StreamSlots] = []  # the unnamed slot, held until the tenant is known
         try:
             if caller is not None:
                 self._take_slot(caller.tenant, context)
                 held.append(caller.tenant)
+            else:
+                self._take_slot("", context, self._unnamed)
+                unnamed.append(self._unnamed)
 
             def take(tenant: str) -> None:  # without credentials: once the envelope names it
                 if held and held[0] != tenant:
@@ -110,6 +118,8 @@ class WorkerServicer:
                 if not held:
                     self._slots.acquire(tenant)
                     held.append(tenant)
+                    while unnamed:
+                        unnamed.pop().release("")
 
             batch, buffers = self._receive(
                 frames if caller else _taking_slot(frames, take), context, caller,
@@ -123,6 +133,8 @@ class WorkerServicer:
             frames.close()
             for tenant in held:
                 self._slots.release(tenant)
+            while unnamed:
+                unnamed.pop().release("")
 
     def fetch(self, raw_message: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         """Stream the response held under a ticket, once, to the tenant that owns it."""
@@ -214,10 +226,12 @@ class WorkerServicer:
         except FedlaError as exc:
             self._abort(context, exc)
 
-    def _take_slot(self, tenant: str, context: grpc.ServicerContext) -> None:
+    def _take_slot(
+        self, tenant: str, context: grpc.ServicerContext, slots: StreamSlots | None = None
+    ) -> None:
         """Take one of ``tenant``'s ``--max-streams-per-tenant`` slots, or abort the call."""
         try:
-            self._slots.acquire(tenant)
+            (slots or self._slots).acquire(tenant)
         except FedlaError as exc:
             self._abort(context, exc)
 

@@ -14,10 +14,14 @@ from fedla.runtime.errors import ResourceLimitError
 
 
 class StreamSlots:
-    """Counts each tenant's batches in flight and refuses one over ``limit``."""
+    """Counts each tenant's batches in flight and refuses one over ``limit``.
 
-    def __init__(self, limit: int) -> None:
+    ``who`` starts the refusal's message ("this tenant: 4 calls in flight ...").
+    """
+
+    def __init__(self, limit: int, who: str = "this tenant") -> None:
         self.limit = limit
+        self.who = who
         self._in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -27,9 +31,9 @@ class StreamSlots:
             count = self._in_flight.get(tenant, 0)
             if count >= self.limit:
                 raise ResourceLimitError(
-                    f"this tenant has {count} calls in flight at this worker, its limit "
-                    "(--max-streams-per-tenant); wait for one to finish, or finish streams "
-                    "you have started"
+                    f"{self.who}: {count} calls in flight at this worker, the limit "
+                    f"{self.limit} (--max-streams-per-tenant); wait for one to finish, or "
+                    "finish streams you have started"
                 )
             self._in_flight[tenant] = count + 1
 

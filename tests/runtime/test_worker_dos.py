@@ -148,6 +148,32 @@ def test_a_stream_that_sends_nothing_is_ended_after_the_stream_timeout(guarded, 
     _healthy(client, _tenant("after-silence"))
 
 
+def test_silent_streams_that_name_no_tenant_do_not_take_every_thread(guarded, client):
+    """16 streams that send nothing at all: no tenant to count them against, so they share the
+    budget of streams not yet naming one (twice a tenant's), and the rest is refused."""
+    raw = RawWorker(guarded)
+    release = threading.Event()
+    other = _tenant("other")
+    before = _round_trips(client, other)
+    with ThreadPoolExecutor(16) as pool:
+        streams = [pool.submit(_stalled_stream, raw, [], release) for _ in range(16)]
+        time.sleep(1.0)
+        during = _round_trips(client, other)
+        refused = [s.result() for s in streams if s.done()]
+        outcomes = [s.result(timeout=STREAM_TIMEOUT + 30) for s in streams]
+        release.set()
+    raw.channel.close()
+    assert during <= 2 * before, f"p50 round trip {before * 1e3:.2f} ms -> {during * 1e3:.2f} ms"
+    assert len(refused) == 16 - 2 * STREAMS
+    for code, details, _ in refused:
+        assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "streams not yet naming a tenant" in details
+        assert "--max-streams-per-tenant" in details
+    assert sum("(--stream-timeout)" in details for _, details, _ in outcomes) == 2 * STREAMS
+    _healthy(client, other)
+    client.execute(other, [Clear(all=True)])
+
+
 def test_clear_all_drops_the_tenants_private_lineage_entries(client):
     """After CLEAR(all) nobody can reuse results derived from a tenant's PUT data."""
     tenant = _tenant("clearing")
@@ -221,7 +247,8 @@ def test_stream_slots_refuse_over_the_limit_per_tenant():
     slots.acquire("a")
     slots.acquire("a")
     slots.acquire("b")  # another tenant's budget is its own
-    with pytest.raises(ResourceLimitError, match="2 calls in flight.*--max-streams-per-tenant"):
+    limit = r"this tenant: 2 calls in flight.*the limit 2 \(--max-streams-per-tenant\)"
+    with pytest.raises(ResourceLimitError, match=limit):
         slots.acquire("a")
     slots.release("a")
     slots.acquire("a")
