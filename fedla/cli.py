@@ -227,6 +227,12 @@ def _add_limit_options(worker: argparse.ArgumentParser) -> None:
                         f"(default: {d.ticket_ttl:g})")
     limits.add_argument("--ticket-mem", type=_byte_size, default=d.ticket_bytes, metavar="SIZE",
                         help="bytes of unfetched large replies per tenant (default: 2GB)")
+    limits.add_argument("--stream-timeout", type=float, default=d.stream_timeout,
+                        metavar="SECONDS", help="end a stream whose next frame takes longer "
+                        f"(default: {d.stream_timeout:g})")
+    limits.add_argument("--max-streams-per-tenant", type=int, default=d.max_streams_per_tenant,
+                        metavar="N", help="calls one tenant may have in flight; each holds a "
+                        f"server thread (default: {d.max_streams_per_tenant})")
 
 
 def _limits(args: argparse.Namespace) -> WorkerLimits:
@@ -234,6 +240,7 @@ def _limits(args: argparse.Namespace) -> WorkerLimits:
         max_envelope_bytes=args.max_envelope, max_buffers=args.max_buffers,
         max_tenant_id_length=args.max_tenant_id, max_tenants=args.max_tenants,
         ticket_ttl=args.ticket_ttl, ticket_bytes=args.ticket_mem,
+        stream_timeout=args.stream_timeout, max_streams_per_tenant=args.max_streams_per_tenant,
     )
     if args.tenant_mem is not None:
         limits.tenant_bytes = args.tenant_mem

@@ -32,11 +32,18 @@ def value_nbytes(value: Any) -> int:
 
 
 class LineageCache:
-    """An LRU map lineage key -> value, bounded by ``budget`` bytes."""
+    """An LRU map lineage key -> value, bounded by ``budget`` bytes.
+
+    An entry may carry a ``tag`` (a worker tags results derived from a tenant's private data
+    with that tenant), so that all entries of a tag can be dropped at once: when the tenant
+    clears its variables or its scope is dropped, nobody can reuse them and they would only
+    hold memory until evicted.
+    """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._values: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._values: OrderedDict[str, tuple[Any, int, str | None]] = OrderedDict()
+        self._tagged: dict[str, set[str]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
@@ -54,8 +61,8 @@ class LineageCache:
             self.hits += 1
             return entry[0]
 
-    def put(self, key: str, value: Any) -> None:
-        """Keep ``value`` under ``key``, evicting older values to stay within the budget.
+    def put(self, key: str, value: Any, tag: str | None = None) -> None:
+        """Keep ``value`` under ``key`` and ``tag``, evicting older values to fit the budget.
 
         A value larger than the whole budget is not kept (it will be recomputed when needed).
         """
@@ -63,15 +70,36 @@ class LineageCache:
         if size > self.budget:
             return
         with self._lock:
-            previous = self._values.pop(key, None)
-            if previous is not None:
-                self._bytes -= previous[1]
-            self._values[key] = (value, size)
+            self._remove(key)
+            self._values[key] = (value, size, tag)
             self._bytes += size
+            if tag is not None:
+                self._tagged.setdefault(tag, set()).add(key)
             while self._bytes > self.budget:
-                _, (_, evicted) = self._values.popitem(last=False)
-                self._bytes -= evicted
+                self._remove(next(iter(self._values)))
                 self.evictions += 1
+
+    def drop_tag(self, tag: str) -> int:
+        """Forget every entry put with ``tag``; returns how many there were."""
+        with self._lock:
+            keys = self._tagged.pop(tag, set())
+            for key in keys:
+                self._remove(key)
+        return len(keys)
+
+    def _remove(self, key: str) -> None:
+        """Remove ``key`` if held (the caller holds the lock)."""
+        entry = self._values.pop(key, None)
+        if entry is None:
+            return
+        _, size, tag = entry
+        self._bytes -= size
+        if tag is not None:
+            keys = self._tagged.get(tag)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._tagged[tag]
 
     def stats(self) -> dict[str, int]:
         """Entries, bytes held, budget, hits, misses and evictions."""

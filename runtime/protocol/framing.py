@@ -46,6 +46,8 @@ _FRAME_CHUNK_TAG = 0x12  # field 2 (chunk), wire type 2 (length-delimited)
 _CHUNK_BUFFER_TAG = 0x08  # field 1, varint
 _CHUNK_OFFSET_TAG = 0x10  # field 2, varint
 _CHUNK_DATA_TAG = 0x1A  # field 3, length-delimited
+_FRAME_ENVELOPE_TAG = 0x0A  # Frame.envelope: field 1, length-delimited
+_BATCH_TENANT_TAG = 0x0A  # BatchRequest.tenant: field 1, length-delimited
 
 
 def message_size(envelope: Message, buffers: list[memoryview]) -> int:
@@ -80,6 +82,28 @@ def unpack_frames(raw: bytes) -> list[memoryview]:
             f"message ({len(raw)} bytes) is not a list of frames: {exc}"
         ) from None
     return frames
+
+
+def leading_tenant(frame: bytes | memoryview) -> str | None:
+    """The tenant named at the start of a ``BatchRequest``'s first envelope frame, if any.
+
+    Serializers write ``tenant`` (field 1) first, so a worker knows a stream's tenant from its
+    first frame, before the rest of a long envelope arrives. None when the frame does not begin
+    with a whole tenant field; the tenant is then known once the envelope is complete.
+    """
+    view = memoryview(frame)
+    try:
+        if view[0] != _FRAME_ENVELOPE_TAG:
+            return None
+        _, pos = _read_varint(view, 1)
+        if view[pos] != _BATCH_TENANT_TAG:
+            return None
+        size, pos = _read_varint(view, pos + 1)
+        if pos + size > len(view):
+            return None
+        return bytes(view[pos : pos + size]).decode("utf-8")
+    except (ValueError, IndexError, UnicodeDecodeError):
+        return None
 
 
 def to_frames(envelope: Message, buffers: list[memoryview]) -> Iterator[bytes]:

@@ -44,6 +44,15 @@ class WorkerLimits:
         How long a reply too large for one message waits to be fetched [--ticket-ttl].
     ticket_bytes : int, default 2 GiB
         Bytes of unfetched replies a tenant may have waiting [--ticket-mem].
+    stream_timeout : float, default 30 s
+        Longest wait for the next frame of an ``Execute`` stream; a stream that stops sending
+        is ended with a ``ResourceLimitError`` and frees its server thread [--stream-timeout].
+    max_streams_per_tenant : int, default 4
+        Batches (``Call`` and ``Execute`` streams) one tenant may have in flight at once. Each
+        holds a server thread while it runs, so this is also the tenant's thread budget: one
+        tenant's slow or stalled work cannot take the threads another needs. Without
+        credentials, streams that have not yet named their tenant share twice this budget
+        [--max-streams-per-tenant].
     """
 
     max_envelope_bytes: int = 64 * 1024**2
@@ -53,6 +62,8 @@ class WorkerLimits:
     max_tenants: int = 1024
     ticket_ttl: float = 60.0
     ticket_bytes: int = 2 * 1024**3
+    stream_timeout: float = 30.0
+    max_streams_per_tenant: int = 4
 
     def check_tenant_bytes(self, held: int, adding: int, what: str) -> None:
         """Raise ``ResourceLimitError`` when ``held + adding`` bytes exceed ``tenant_bytes``."""

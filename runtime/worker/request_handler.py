@@ -120,6 +120,8 @@ class RequestHandler:
         import_packages(config.allowed_modules)  # their @remote_function decorators register
         self.read_cache = ReadCache()
         self.lineage_cache = LineageCache(config.cache_bytes)
+        # A dropped tenant's private results can never be reused: free them with its scope.
+        config.tenants.on_drop.append(self.lineage_cache.drop_tag)
         self.audit_log = AuditLog(config.audit_log) if config.audit_log else None
 
     def admit(self, principal: Principal, declared_bytes: int) -> None:
@@ -158,12 +160,17 @@ class RequestHandler:
             request (``request #2 EXEC_INST 'tsmm' -> 'G': ...``) and the cause.
         """
         try:
-            scope = self.config.tenants.scope(principal.tenant)
-        except FedlaError as exc:
+            with self.config.tenants.using(principal.tenant) as scope:  # never dropped meanwhile
+                return self._handle_in(principal, scope, requests)
+        except FedlaError as exc:  # no scope for this tenant
             for index, request in enumerate(requests):
                 if self.audit_log is not None:
                     self._audit(principal, None, index, request, exc)
             return [exc for _ in requests]
+
+    def _handle_in(
+        self, principal: Principal, scope: TenantScope, requests: list[Request | FedlaError]
+    ) -> list[Metadata | Any | None | FedlaError]:
         results: list[Metadata | Any | None | FedlaError] = []
         held: list[DerivedVariable] = []  # results kept for later requests of this batch
         failed: int | None = None
@@ -234,7 +241,12 @@ class RequestHandler:
             return self._exec_udf(scope, request)
         if isinstance(request, Clear):
             if request.all:
+                # Results derived from this tenant's private data are cached under keys only
+                # it can make: with all its variables gone they only hold memory. (A CLEAR of
+                # some variables keeps them: coordinators clear a plan's intermediates after
+                # each plan and reuse their cached values in the next one.)
                 scope.drop_all()
+                self.lineage_cache.drop_tag(scope.tenant)
             else:
                 scope.drop(list(request.vars))
             return None

@@ -26,6 +26,9 @@ LISTENING_PREFIX = "fedla worker listening on "
 
 SHUTDOWN_GRACE_SECONDS = 5.0
 
+MAX_SERVER_THREADS = 128
+"""Most threads of a worker's gRPC pool, whatever ``--max-streams-per-tenant`` says."""
+
 KEEPALIVE_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.http2.min_ping_interval_without_data_ms", 500),
@@ -72,6 +75,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def server_threads(streams_per_tenant: int, cores: int | None = None) -> int:
+    """Threads of a worker's gRPC pool: room for four tenants' whole stream budgets.
+
+    Each ``Call``/``Execute`` holds a thread while it runs and a tenant holds at most
+    ``--max-streams-per-tenant`` of them, so with at least four budgets' worth one tenant's
+    stalled streams leave threads for the others. At least cores + 4, at most
+    ``MAX_SERVER_THREADS``.
+    """
+    cores = cores or os.cpu_count() or 1
+    return min(MAX_SERVER_THREADS, max(cores + 4, 4 * streams_per_tenant))
+
+
 def create_server(
     config: WorkerConfig,
     host: str = "127.0.0.1",
@@ -112,7 +127,7 @@ def create_server(
             "this port can read, change and clear every tenant's data", host,
         )
     servicer = WorkerServicer(RequestHandler(config), authenticator)
-    threads = max_threads or min(32, (os.cpu_count() or 1) + 4)
+    threads = max_threads or server_threads(config.limits.max_streams_per_tenant)
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fedla-worker"),
         # Without SO_REUSEPORT off, a second worker on a taken port would bind it too and the

@@ -16,18 +16,24 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NoReturn
 
 import grpc
 import numpy as np
 
-from fedla.runtime.errors import FedlaError, ResourceLimitError, UnknownVariableError
+from fedla.runtime.errors import (
+    FedlaError,
+    MalformedRequestError,
+    ResourceLimitError,
+    UnknownVariableError,
+)
 from fedla.runtime.protocol import fedla_pb2 as pb
 from fedla.runtime.protocol.batch_codec import decode_batch, encode_results
 from fedla.runtime.protocol.framing import (
     UNARY_BYTES,
     from_frames,
+    leading_tenant,
     message_size,
     pack_message,
     to_frames,
@@ -35,13 +41,14 @@ from fedla.runtime.protocol.framing import (
 )
 from fedla.runtime.protocol.status_codes import status_code
 from fedla.runtime.worker.auth import Authenticator
+from fedla.runtime.worker.frame_reader import TimedFrames
 from fedla.runtime.worker.principal import Principal
 from fedla.runtime.worker.request_handler import RequestHandler
+from fedla.runtime.worker.stream_slots import StreamSlots
 
 _LOGGER = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Worker"].full_name
-
 
 
 class WorkerServicer:
@@ -55,13 +62,22 @@ class WorkerServicer:
         self._started = time.monotonic()
         self._tickets: dict[str, tuple[str, float, pb.BatchResponse, list[memoryview]]] = {}
         self._lock = threading.Lock()
+        streams = handler.config.limits.max_streams_per_tenant
+        self._slots = StreamSlots(streams)
+        # Without credentials a stream names its tenant only in its first frame; until then it
+        # counts among the unnamed ones, which share twice one tenant's budget.
+        self._unnamed = StreamSlots(2 * streams, who="streams not yet naming a tenant")
 
     def call(self, raw_message: bytes, context: grpc.ServicerContext) -> bytes:
         """A small batch in one message; a response too large for one is left under a ticket."""
         caller = self._authenticate(context)
         batch, buffers = self._receive(_unpacked(raw_message), context, caller)
         principal = caller or Principal(batch.tenant)
-        response, out_buffers = self._handle(principal, batch, buffers)
+        self._take_slot(principal.tenant, context)
+        try:
+            response, out_buffers = self._handle(principal, batch, buffers)
+        finally:
+            self._slots.release(principal.tenant)
         if message_size(response, out_buffers) <= UNARY_BYTES:
             return pack_message(response, out_buffers)
         ticket = secrets.token_hex(16)
@@ -75,11 +91,50 @@ class WorkerServicer:
     def execute(
         self, raw_frames: Iterator[bytes], context: grpc.ServicerContext
     ) -> Iterator[bytes]:
-        """Streamed batch; yields serialized response frames."""
+        """Streamed batch; yields serialized response frames.
+
+        The stream holds one of its tenant's ``--max-streams-per-tenant`` slots from the moment
+        the tenant is known (the credential, else the envelope frame) until the reply is sent,
+        and each frame must follow the one before within ``--stream-timeout``.
+        """
         caller = self._authenticate(context)
-        batch, buffers = self._receive(raw_frames, context, caller)
-        response, out_buffers = self._handle(caller or Principal(batch.tenant), batch, buffers)
-        yield from to_frames(response, out_buffers)
+        limits = self.handler.config.limits
+        frames: TimedFrames[bytes] = TimedFrames(raw_frames, limits.stream_timeout)
+        held: list[str] = []  # the tenant whose slot this stream holds, once known
+        unnamed: list[StreamSlots] = []  # the unnamed slot, held until the tenant is known
+        try:
+            if caller is not None:
+                self._take_slot(caller.tenant, context)
+                held.append(caller.tenant)
+            else:
+                self._take_slot("", context, self._unnamed)
+                unnamed.append(self._unnamed)
+
+            def take(tenant: str) -> None:  # without credentials: once the envelope names it
+                if held and held[0] != tenant:
+                    raise MalformedRequestError(
+                        "the envelope names two tenants; a batch belongs to exactly one"
+                    )
+                if not held:
+                    self._slots.acquire(tenant)
+                    held.append(tenant)
+                    while unnamed:
+                        unnamed.pop().release("")
+
+            batch, buffers = self._receive(
+                frames if caller else _taking_slot(frames, take), context, caller,
+                on_tenant=None if caller else take,
+            )
+            frames.close()
+            response, out_buffers = self._handle(caller or Principal(batch.tenant), batch,
+                                                 buffers)
+            yield from to_frames(response, out_buffers)
+        finally:
+            frames.close()
+            for tenant in held:
+                self._slots.release(tenant)
+            while unnamed:
+                unnamed.pop().release("")
 
     def fetch(self, raw_message: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
         """Stream the response held under a ticket, once, to the tenant that owns it."""
@@ -146,21 +201,37 @@ class WorkerServicer:
 
     def _receive(
         self, raw_frames: Iterator[bytes] | Iterator[memoryview], context: grpc.ServicerContext,
-        caller: Principal | None,
+        caller: Principal | None, on_tenant: Callable[[str], None] | None = None,
     ) -> tuple[pb.BatchRequest, list[np.ndarray]]:
         """The batch and its buffers; the caller's quota admits the buffers before allocation.
 
         ``caller`` is the authenticated principal; without credentials configured, the
-        envelope's tenant is the principal.
+        envelope's tenant is the principal. ``on_tenant(tenant)`` runs (and may refuse by
+        raising) once the envelope is parsed, before any buffer is allocated.
         """
         limits = self.handler.config.limits
+
+        def admit(batch: pb.BatchRequest, declared: int) -> None:
+            principal = caller or Principal(batch.tenant)
+            if on_tenant is not None:
+                on_tenant(principal.tenant)
+            self.handler.admit(principal, declared)
+
         try:
             return from_frames(
                 raw_frames, pb.BatchRequest, self.handler.config.max_request_bytes,
                 max_envelope_bytes=limits.max_envelope_bytes, max_buffers=limits.max_buffers,
-                admit=lambda batch, declared: self.handler.admit(
-                    caller or Principal(batch.tenant), declared),
+                admit=admit,
             )
+        except FedlaError as exc:
+            self._abort(context, exc)
+
+    def _take_slot(
+        self, tenant: str, context: grpc.ServicerContext, slots: StreamSlots | None = None
+    ) -> None:
+        """Take one of ``tenant``'s ``--max-streams-per-tenant`` slots, or abort the call."""
+        try:
+            (slots or self._slots).acquire(tenant)
         except FedlaError as exc:
             self._abort(context, exc)
 
@@ -188,6 +259,21 @@ class WorkerServicer:
                 f"unfetched replies; the worker holds at most {limit} (--ticket-mem). Fetch "
                 "replies, or GET smaller values"
             ))
+
+
+def _taking_slot(frames: Iterator[bytes], take: Callable[[str], None]) -> Iterator[bytes]:
+    """``frames``, calling ``take(tenant)`` when the first one names its tenant.
+
+    An envelope that declares buffers is complete only when the first chunk arrives, so a
+    stream that stalls after it would otherwise hold a thread without counting against its
+    tenant's ``--max-streams-per-tenant``.
+    """
+    for index, frame in enumerate(frames):
+        if index == 0:
+            tenant = leading_tenant(frame)
+            if tenant:
+                take(tenant)
+        yield frame
 
 
 def _unpacked(raw_message: bytes) -> Iterator[memoryview]:

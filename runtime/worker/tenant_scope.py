@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from fedla.runtime.errors import InvalidArgumentError, ResourceLimitError, UnknownVariableError
 from fedla.runtime.lineage_cache import value_nbytes
@@ -32,6 +34,7 @@ class TenantScope:
         self._produced: set[str] = set()
         self._lock = threading.Lock()
         self.last_used = time.monotonic()
+        self.in_flight = 0  # batches of this tenant running now (guarded by the registry)
 
     def get(self, var: str) -> Variable:
         """Return variable ``var`` or raise ``UnknownVariableError``."""
@@ -102,12 +105,17 @@ class TenantScope:
 
 
 class TenantRegistry:
-    """All tenant scopes of a worker, created on a tenant's first request."""
+    """All tenant scopes of a worker, created on a tenant's first request.
+
+    ``on_drop`` callbacks run with the tenant id of each scope dropped for idleness (the
+    request handler forgets that tenant's cached results there).
+    """
 
     def __init__(self, limits: WorkerLimits | None = None) -> None:
         self._scopes: dict[str, TenantScope] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self.limits = limits or WorkerLimits()
+        self.on_drop: list[Callable[[str], None]] = []
 
     def scope(self, tenant: str) -> TenantScope:
         """The scope of ``tenant``, created if new; marks it as used now.
@@ -134,16 +142,40 @@ class TenantRegistry:
             scope.last_used = time.monotonic()
             return scope
 
+    @contextmanager
+    def using(self, tenant: str) -> Iterator[TenantScope]:
+        """The scope of ``tenant`` (as ``scope``), kept while the block runs.
+
+        ``drop_idle`` never drops a scope with a batch in flight, however long it runs: a batch
+        longer than ``--tenant-timeout`` used to lose its own tenant's data.
+        """
+        with self._lock:
+            scope = self.scope(tenant)
+            scope.in_flight += 1
+        try:
+            yield scope
+        finally:
+            with self._lock:
+                scope.in_flight -= 1
+                scope.last_used = time.monotonic()
+
     def tenants(self) -> list[TenantScope]:
         """The scopes, by tenant id."""
         with self._lock:
             return [self._scopes[t] for t in sorted(self._scopes)]
 
     def drop_idle(self, timeout: float) -> list[str]:
-        """Drop scopes unused for more than ``timeout`` seconds; returns their tenant ids."""
+        """Drop scopes unused for more than ``timeout`` seconds; returns their tenant ids.
+
+        A scope with a batch in flight is in use, not idle, and stays.
+        """
         now = time.monotonic()
         with self._lock:
-            idle = [t for t, s in self._scopes.items() if now - s.last_used > timeout]
+            idle = [t for t, s in self._scopes.items()
+                    if s.in_flight == 0 and now - s.last_used > timeout]
             for tenant in idle:
                 del self._scopes[tenant]
+        for tenant in idle:
+            for callback in self.on_drop:
+                callback(tenant)
         return idle

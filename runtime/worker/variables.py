@@ -138,5 +138,5 @@ class DerivedVariable(Variable):
         inputs = [item.value() if isinstance(item, Variable) else item.value
                   for item in self.inputs]
         result = run_kernel(self.op, inputs, self.attrs)
-        self.cache.put(self.cache_key, result)
+        self.cache.put(self.cache_key, result, tag=None if self.shared else self.tenant)
         return result, False
