@@ -101,3 +101,15 @@ def test_extra_inputs_on_private_data_are_typed_errors_or_opaque(target):
     results = target.client.execute_all(tenant, twice)
     assert type(results[1]) is InvalidArgumentError, results
     assert target.healthy()
+
+
+def test_a_csv_read_as_mtx_is_a_typed_error_not_a_crash(target):
+    """scipy's Matrix Market reader called std::terminate on a file object that is not Matrix
+    Market (seed 5104 of bench/fuzz_worker.py): one READ took the worker down."""
+    from fedla.runtime.errors import InvalidArgumentError
+    from fedla.runtime.protocol.requests import Read
+
+    (result,) = target.client.execute_all("fuzz-regression", [Read("X", "fuzz.csv", "mtx")])
+    assert type(result) is InvalidArgumentError, result
+    assert "cannot read 'fuzz.csv' as mtx" in str(result)
+    assert target.alive() and target.healthy()
