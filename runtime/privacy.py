@@ -140,6 +140,12 @@ def derive(kernel: str, attrs: Mapping[str, Any], inputs: Sequence[Privacy]) -> 
     rule = KERNEL_RULES.get(kernel)
     if rule is None:
         return _opaque(restricted, f"was computed by kernel {kernel!r}, which has no privacy rule")
+    arrays = ARRAY_INPUTS.get(kernel)
+    if arrays is not None and len(inputs) != arrays:
+        # Extra inputs bind to attribute parameters (``slice(X, [0, 2])`` cuts rows the rule
+        # would not see in ``attrs``): the rule cannot follow, so nothing derived is releasable.
+        return _opaque(restricted, f"was computed by kernel {kernel!r} from {len(inputs)} "
+                                   f"inputs; its privacy rule reads {arrays}")
     return rule(attrs, inputs)
 
 
@@ -293,3 +299,7 @@ KERNEL_RULES = {
     "mmchain": _mmchain,
 }
 """The privacy rule of each kernel in ``fedla.runtime.kernels`` (a kernel not here is opaque)."""
+
+ARRAY_INPUTS = {"transpose": 1, "slice": 1, "reduce": 1, "reduce_partial": 1, "tsmm": 1,
+                "matmul": 2}
+"""Inputs a fixed-arity rule reads; more (which the kernel takes as attributes) make it opaque."""

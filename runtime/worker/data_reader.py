@@ -143,7 +143,9 @@ def read_matrix(
         elif fmt == "npy":
             value = np.load(source, allow_pickle=False)
         elif fmt == "mtx":
-            value = scipy.io.mmread(source)
+            # scipy's threaded reader aborts the process (std::terminate) when it fails on a
+            # file object, e.g. a csv read as mtx; from memory it raises ValueError instead.
+            value = scipy.io.mmread(io.BytesIO(source.read()) if file is not None else source)
             value = sp.csr_array(value) if sp.issparse(value) else np.asarray(value)
         else:
             value = _read_parquet(source, path, options)
