@@ -34,15 +34,15 @@ def value_nbytes(value: Any) -> int:
 class LineageCache:
     """An LRU map lineage key -> value, bounded by ``budget`` bytes.
 
-    An entry may carry a ``tag`` (a worker tags results derived from a tenant's private data
-    with that tenant), so that all entries of a tag can be dropped at once: when the tenant
-    clears its variables or its scope is dropped, nobody can reuse them and they would only
-    hold memory until evicted.
+    An entry may carry ``tags`` (a worker tags results derived from a tenant's private data
+    with that tenant and with the PUT values they derive from), so that all entries of a tag can
+    be dropped at once: when the tenant clears its variables, its scope is dropped, or a PUT
+    value is gone, nobody can reuse them and they would only hold memory until evicted.
     """
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
-        self._values: OrderedDict[str, tuple[Any, int, str | None]] = OrderedDict()
+        self._values: OrderedDict[str, tuple[Any, int, tuple[str, ...]]] = OrderedDict()
         self._tagged: dict[str, set[str]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
@@ -61,8 +61,8 @@ class LineageCache:
             self.hits += 1
             return entry[0]
 
-    def put(self, key: str, value: Any, tag: str | None = None) -> None:
-        """Keep ``value`` under ``key`` and ``tag``, evicting older values to fit the budget.
+    def put(self, key: str, value: Any, tags: tuple[str, ...] = ()) -> None:
+        """Keep ``value`` under ``key`` and ``tags``, evicting older values to fit the budget.
 
         A value larger than the whole budget is not kept (it will be recomputed when needed).
         """
@@ -71,16 +71,16 @@ class LineageCache:
             return
         with self._lock:
             self._remove(key)
-            self._values[key] = (value, size, tag)
+            self._values[key] = (value, size, tags)
             self._bytes += size
-            if tag is not None:
+            for tag in tags:
                 self._tagged.setdefault(tag, set()).add(key)
             while self._bytes > self.budget:
                 self._remove(next(iter(self._values)))
                 self.evictions += 1
 
     def drop_tag(self, tag: str) -> int:
-        """Forget every entry put with ``tag``; returns how many there were."""
+        """Forget every entry put with ``tag`` among its tags; returns how many there were."""
         with self._lock:
             keys = self._tagged.pop(tag, set())
             for key in keys:
@@ -92,9 +92,9 @@ class LineageCache:
         entry = self._values.pop(key, None)
         if entry is None:
             return
-        _, size, tag = entry
+        _, size, tags = entry
         self._bytes -= size
-        if tag is not None:
+        for tag in tags:
             keys = self._tagged.get(tag)
             if keys is not None:
                 keys.discard(key)

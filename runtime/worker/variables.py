@@ -16,6 +16,7 @@ attributes) makes it, and everything derived from it, per tenant.
 from __future__ import annotations
 
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,7 @@ class PinnedVariable(Variable):
     lineage: str = field(default_factory=lambda: lineage_key("pinned", uuid.uuid4().hex))
     shared: bool = False
     privacy: Privacy = PUBLIC  # PUT data is the tenant's own
+    watched: bool = field(default=False, repr=False)  # cache entries derived from it are tagged
 
     def value(self) -> Any:
         """The held value."""
@@ -91,9 +93,11 @@ class DerivedVariable(Variable):
     shared: bool = field(init=False)
     cache_key: str = field(init=False)
     held: Any = field(init=False, default=MISSING, repr=False)
+    roots: frozenset[str] = field(init=False, default=frozenset(), repr=False)
     privacy: Privacy = PUBLIC  # derived from the inputs' by the kernel's privacy rule
 
     def __post_init__(self) -> None:
+        self.roots = frozenset().union(*(_roots(item, self.cache) for item in self.inputs))
         keys = [
             ("var", item.lineage) if isinstance(item, Variable) else ("literal", item.value)
             for item in self.inputs
@@ -138,5 +142,23 @@ class DerivedVariable(Variable):
         inputs = [item.value() if isinstance(item, Variable) else item.value
                   for item in self.inputs]
         result = run_kernel(self.op, inputs, self.attrs)
-        self.cache.put(self.cache_key, result, tag=None if self.shared else self.tenant)
+        tags = () if self.shared else (self.tenant, *self.roots)
+        self.cache.put(self.cache_key, result, tags)
         return result, False
+
+
+def _roots(item: Variable | LiteralInput, cache: LineageCache) -> frozenset[str]:
+    """The PUT/UDF values a result of ``item`` derives from (their lineages).
+
+    Their lineages are unique, so once such a value is gone (CLEARed and no variable derived
+    from it left) no later request can reuse what was computed from it: the first time a
+    value becomes a root, its end is set to drop those cache entries.
+    """
+    if isinstance(item, PinnedVariable):
+        if not item.watched:
+            item.watched = True
+            weakref.finalize(item, cache.drop_tag, item.lineage)
+        return frozenset((item.lineage,))
+    if isinstance(item, DerivedVariable):
+        return item.roots
+    return frozenset()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,3 +80,22 @@ def test_read_cache_frees_a_file_nobody_holds() -> None:
     assert cache.stats()["entries"] == 0
     _, reused = cache.load("fp", lambda: np.zeros(1000))
     assert not reused
+
+
+def test_results_derived_from_put_data_leave_the_cache_with_the_data(tmp_path: Path) -> None:
+    """A PUT value's lineage is unique, so once it is CLEARed (and nothing derived from it is
+    left) no request can reuse what was computed from it; while it is held, its results stay."""
+    from fedla.runtime.protocol.requests import Clear, ExecInst, Literal, Put
+    from fedla.runtime.worker.principal import Principal
+    from fedla.runtime.worker.request_handler import RequestHandler, WorkerConfig
+
+    handler = RequestHandler(WorkerConfig(tmp_path))
+    me = Principal("t")
+    x = np.arange(12.0).reshape(3, 4)
+    handler.handle(me, [Put("x", x), ExecInst("binary", ("x", Literal(2.0)), "y", {"op": "mul"})])
+    handler.handle(me, [Clear(("y",))])  # an intermediate cleared, its input still held
+    assert handler.lineage_cache.stats()["entries"] == 1
+    (meta,) = handler.handle(me, [ExecInst("binary", ("x", Literal(2.0)), "y", {"op": "mul"})])
+    assert meta.reused
+    handler.handle(me, [Clear(("x", "y"))])
+    assert handler.lineage_cache.stats()["entries"] == 0

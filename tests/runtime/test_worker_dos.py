@@ -277,14 +277,14 @@ def test_a_scope_in_use_is_not_dropped_as_idle():
 def test_lineage_cache_drops_entries_by_tag():
     cache = LineageCache(budget=10_000)
     cache.put("shared", np.zeros(10))
-    cache.put("t1-a", np.zeros(10), tag="t1")
-    cache.put("t1-b", np.zeros(10), tag="t1")
-    cache.put("t2-a", np.zeros(10), tag="t2")
+    cache.put("t1-a", np.zeros(10), tags=("t1",))
+    cache.put("t1-b", np.zeros(10), tags=("t1",))
+    cache.put("t2-a", np.zeros(10), tags=("t2",))
     assert cache.drop_tag("t1") == 2
     assert cache.stats()["entries"] == 2
     assert cache.stats()["bytes"] == 160
     assert cache.drop_tag("t1") == 0
-    cache.put("t2-b", np.zeros(1245), tag="t2")  # evicts "shared" and "t2-a"
+    cache.put("t2-b", np.zeros(1245), tags=("t2",))  # evicts "shared" and "t2-a"
     assert cache.stats()["entries"] == 1
     assert cache.drop_tag("t2") == 1
     assert cache.stats()["bytes"] == 0
