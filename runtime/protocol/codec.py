@@ -27,6 +27,10 @@ runtime, while the hand-written chunk frames move them at memory speed.
 MAX_DIMENSION = 2**63 - 1
 """Largest extent of one dimension (numpy and scipy index with signed 64-bit integers)."""
 
+MAX_SPARSE_DIMENSION = 2**40
+"""Largest extent of a CSR matrix's dimension: a transpose allocates an index array of the
+other dimension's length, which scipy refuses with an untyped error far below 2**63."""
+
 MAX_NDIM = 32
 MAX_NESTING = 32
 """Deepest list/dict nesting a value may have (protobuf refuses to parse ~100 levels)."""
@@ -171,6 +175,10 @@ def _decode_csr(message: pb.Sparse, buffers: list[np.ndarray]) -> sp.csr_array:
     if len(shape) != 2:
         raise MalformedRequestError(f"a CSR matrix must be 2-D; got shape {shape}")
     _check_extents(shape, "CSR matrix")
+    if any(n > MAX_SPARSE_DIMENSION for n in shape):
+        raise MalformedRequestError(
+            f"CSR matrix of shape {shape} has a dimension over {MAX_SPARSE_DIMENSION} (2**40)"
+        )
     data = decode_array(message.data, buffers)
     indices = decode_array(message.indices, buffers)
     indptr = decode_array(message.indptr, buffers)

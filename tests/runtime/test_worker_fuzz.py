@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -113,3 +114,18 @@ def test_a_csv_read_as_mtx_is_a_typed_error_not_a_crash(target):
     assert type(result) is InvalidArgumentError, result
     assert "cannot read 'fuzz.csv' as mtx" in str(result)
     assert target.alive() and target.healthy()
+
+
+
+def test_a_csr_of_absurd_extent_is_refused_at_decode(client, tenant, assert_healthy):
+    """Found by bench/fuzz_worker.py (seed 632): a CSR of shape (4, 2**62) was accepted, and its
+    transpose then failed inside scipy as WorkerInternalError."""
+    import scipy.sparse as sp
+
+    from fedla.runtime.errors import MalformedRequestError
+    from fedla.runtime.protocol.requests import ExecInst, Put
+
+    huge = sp.csr_array((np.ones(1), np.array([5]), np.array([0, 1, 1, 1, 1])), shape=(4, 2**62))
+    with pytest.raises(MalformedRequestError, match="2\\*\\*40"):
+        client.execute(tenant, [Put("huge", huge), ExecInst("transpose", ("huge",), "t")])
+    assert_healthy()
