@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from fedla.runtime.errors import AccessDeniedError, FedlaError, RequestSkippedError
+from fedla.runtime.errors import (
+    AccessDeniedError,
+    AuthenticationError,
+    FedlaError,
+    RequestSkippedError,
+    ResourceLimitError,
+)
 
 
 class AuditLog:
@@ -63,7 +69,7 @@ class AuditLog:
         value_sent : bool
             Whether ``result`` is a value sent back to the caller (its bytes count as out).
         """
-        if isinstance(result, AccessDeniedError):
+        if isinstance(result, (AccessDeniedError, AuthenticationError, ResourceLimitError)):
             outcome = "refused"
         elif isinstance(result, RequestSkippedError):
             outcome = "skipped"

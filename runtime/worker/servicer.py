@@ -237,6 +237,9 @@ class WorkerServicer:
 
     def _abort(self, context: grpc.ServicerContext, exc: FedlaError) -> NoReturn:
         _LOGGER.info("rejected a call from %s: %s", context.peer(), exc)
+        if self.handler.audit_log is not None:  # refused before any request was decoded
+            self.handler.audit_log.record("", "CALL", f"call from {context.peer()}", (), exc,
+                                          value_sent=False)
         context.abort(status_code(exc), f"{type(exc).__name__}: {exc}")
         raise AssertionError("context.abort returned")  # grpc raises; this keeps mypy honest
 

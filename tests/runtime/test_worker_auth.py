@@ -6,6 +6,7 @@ Tokens and certificates are made with the operator's own commands (``fedla token
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -377,3 +378,23 @@ def test_authenticator_refuses_anything_else(metadata, auth_context):
 
 def test_without_credentials_the_envelope_names_the_tenant():
     assert Authenticator({}, {}).identify([("authorization", "Bearer x")], {}) is None
+
+
+def test_a_refused_credential_is_in_the_audit_log(tmp_path, credentials):
+    """Calls refused before any request is decoded (here: a wrong token) are audited too."""
+    log = tmp_path / "audit.jsonl"
+    args = ("--token-file", str(credentials["tenants"]), "--audit-log", str(log))
+    with worker_process(tmp_path, *args) as (_, address):
+        client = _client(address, "not-a-token")
+        try:
+            with pytest.raises(AuthenticationError):
+                client.execute("alice", [Get("x")])
+        finally:
+            client.close()
+        _assert_healthy(address, str(credentials["alice"]))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    refused = [entry for entry in lines if entry["request"] == "CALL"]
+    assert len(refused) == 1 and refused[0]["outcome"] == "refused", lines
+    assert refused[0]["tenant"] == "" and "AuthenticationError" not in refused[0]["reason"]
+    assert "token" in refused[0]["reason"].lower()
+    assert any(entry["request"] == "PUT" and entry["tenant"] == "alice" for entry in lines)
