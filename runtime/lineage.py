@@ -72,15 +72,21 @@ _length: Callable[[int], bytes] = struct.Struct("<Q").pack
 _double: Callable[[float], bytes] = struct.Struct("<d").pack
 
 
-def _write(value: Any, sink: Sink) -> None:  # noqa: C901 - one branch per type tag
+def _write(value: Any, sink: Sink, small: bool = False) -> None:  # noqa: C901 - one per tag
     # The exact built-in types first: keys are mostly strings and tuples of them, and a plan
     # writes thousands (subclasses, e.g. IntEnum or np.float64, take the checks below).
+    # ``small``: the value lies inside a plain container of at most _JSON_FROM items, so none
+    # of its own containers is large enough for JSON (no need to measure them again).
     kind = type(value)
     if kind is str:
         raw = value.encode("utf-8", "surrogatepass")
         sink(b"S" + _length(len(raw)) + raw)
         return
-    if (kind is tuple or kind is list or kind is dict) and _plain_size(value) > _JSON_FROM:
+    size = -1
+    if not small and (kind is tuple or kind is list or kind is dict):
+        size = _plain_size(value)
+    small = small or size >= 0
+    if size > _JSON_FROM:
         # Large containers of plain Python values (fused programs, long key lists): JSON
         # written in C, with sorted keys; tuples and lists alike, 1, 1.0, True and "1" apart.
         raw = json.dumps(value, sort_keys=True, separators=(",", ":"),
@@ -90,7 +96,7 @@ def _write(value: Any, sink: Sink) -> None:  # noqa: C901 - one branch per type 
     if kind is tuple or kind is list:
         sink(b"L" + _length(len(value)))
         for item in value:
-            _write(item, sink)
+            _write(item, sink, small)
         return
     if kind is int:
         raw = value.to_bytes((value.bit_length() + 8) // 8, "little", signed=True)
@@ -104,7 +110,7 @@ def _write(value: Any, sink: Sink) -> None:  # noqa: C901 - one branch per type 
         sink(b"M" + _length(len(value)))
         for key in sorted(value):
             _write(key, sink)
-            _write(value[key], sink)
+            _write(value[key], sink, small)
         return
     # numpy scalars next: np.float64 is a float and np.bool_ would otherwise miss ``bool``.
     if isinstance(value, (np.ndarray, np.generic)):
