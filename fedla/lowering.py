@@ -332,7 +332,7 @@ class _Lowering:
         moves: list[Move] = []
         assemblies = []
         for site, rows, cols in targets:
-            pieces: list[tuple[Any, list[int], bool]] = []
+            pieces: list[tuple[Any, list[int]]] = []
             for blk in layout.blocks:
                 lo_r, hi_r = max(rows[0], blk.rows[0]), min(rows[1], blk.rows[1])
                 lo_c, hi_c = max(cols[0], blk.cols[0]), min(cols[1], blk.cols[1])
@@ -344,7 +344,7 @@ class _Lowering:
                        "cols": (lo_c - blk.cols[0], hi_c - blk.cols[0])}
                 if blk.site == site:
                     piece: Any = blk if whole else self._cut(where.ready, blk, cut)
-                    pieces.append((piece, offset, False))
+                    pieces.append((piece, offset))
                     continue
                 var = blk.var if whole else self._emit(where.ready, blk.site, "slice", [blk], cut)
                 nbytes = _dense_bytes((hi_r - lo_r, hi_c - lo_c), node.dtype)
@@ -352,7 +352,7 @@ class _Lowering:
                 moves.append(Move(blk.site, site, (lo_r, hi_r), (lo_c, hi_c), partial, nbytes))
                 self._value_info[partial] = ((hi_r - lo_r, hi_c - lo_c), node.dtype.itemsize)
                 source = CoordSlice(partial, key=f"{blk.key}[{cut}]")
-                pieces.append((source, offset, True))
+                pieces.append((source, offset))
             assemblies.append((site, rows, cols, pieces))
         if moves:
             self.stage(where.ready).coordinator.append(
@@ -367,9 +367,9 @@ class _Lowering:
                 blocks.append(Block(site, rows, cols, piece.var, piece.key))
                 continue
             attrs: dict[str, Any] = {"shape": [rows[1] - rows[0], cols[1] - cols[0]],
-                                     "offsets": [offset for _, offset, _ in pieces]}
+                                     "offsets": [offset for _, offset in pieces]}
             kept_as = f"{KEPT_PREFIX}{lineage_key(key, site, rows, cols)}" if keep else None
-            var = self._emit(stage, site, "assemble", [piece for piece, _, _ in pieces], attrs,
+            var = self._emit(stage, site, "assemble", [piece for piece, _ in pieces], attrs,
                              name=kept_as)
             blocks.append(Block(site, rows, cols, var, var))
         result = Layout(partitioning, tuple(blocks))

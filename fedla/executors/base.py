@@ -14,12 +14,12 @@ from collections import defaultdict
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from fedla.lowering import slice_value
 from fedla.physical_plan import Stage, ValueId
 from fedla.plan import SiteId
 from fedla.runtime.errors import FedlaError, RequestSkippedError
+from fedla.runtime.lineage_cache import value_nbytes
 from fedla.runtime.protocol.codec import INLINE_LIMIT
 from fedla.runtime.protocol.requests import Clear, ExecInst, Get, Literal, Put, Request
 
@@ -72,7 +72,7 @@ class Executor(abc.ABC):
                 continue
             source = broadcast.source
             value = slice_value(values[source.value], source.rows, source.cols)
-            if np.ndim(value) == 0 or _nbytes(value) <= INLINE_LIMIT:
+            if np.ndim(value) == 0 or value_nbytes(value) <= INLINE_LIMIT:
                 inline[broadcast.var] = Literal(value)
             else:
                 requests.append(Put(broadcast.var, value))
@@ -135,8 +135,3 @@ class Executor(abc.ABC):
             if names:
                 self.defer(site, Clear(tuple(names)))
 
-
-def _nbytes(value: Any) -> int:
-    if sp.issparse(value):
-        return int(value.data.nbytes + value.indices.nbytes + value.indptr.nbytes)
-    return int(np.asarray(value).nbytes)
