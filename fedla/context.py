@@ -234,12 +234,15 @@ class Context:
         parts: int | None = None,
         axis: int = 0,
         sizes: Sequence[int] | None = None,
+        like: Matrix | None = None,
     ) -> Matrix:
         """PUT local data to the sites as a federated matrix.
 
         The data is cut into ``parts`` contiguous blocks of near-equal size along ``axis``
         (default: one per site) or blocks of the given ``sizes``; block ``i`` goes to site
-        ``i % len(workers)``.
+        ``i % len(workers)``. With ``like`` (a row-partitioned federated matrix of as many
+        rows), row block ``i`` goes where ``like``'s block ``i`` is: labels kept at the sites
+        of their features.
         """
         self.ensure_open()
         if not self.workers:
@@ -252,6 +255,18 @@ class Context:
         if np.ndim(value) != 2:
             raise InvalidArgumentError("scatter needs a matrix, not a scalar")
         length = value.shape[axis]
+        sites: list[str] = list(self.workers)
+        if like is not None:
+            layout = like.node.layout
+            if (like.context is not self or layout is None
+                    or layout.partitioning is not Partitioning.ROW or axis != 0
+                    or like.shape[0] != length):
+                raise InvalidArgumentError(
+                    f"scatter(like=...) needs a row-partitioned federated input of this Context "
+                    f"with {length} rows (and axis=0); got {like!r}"
+                )
+            sizes = [blk.rows[1] - blk.rows[0] for blk in layout.blocks]
+            sites = [blk.site for blk in layout.blocks]
         if sizes is None:
             count = len(self.workers) if parts is None else parts
             if not 1 <= count <= length:
@@ -273,7 +288,7 @@ class Context:
             if sp.issparse(piece):
                 piece = sp.csr_array(piece)
             key = lineage_key("put", content_key(piece))
-            site = SiteId(self.workers[i % len(self.workers)])
+            site = SiteId(sites[i % len(sites)])
             puts.append((site, Put(key, piece)))
             rows = (lo, hi) if axis == 0 else (0, value.shape[0])
             cols = (0, value.shape[1]) if axis == 0 else (lo, hi)

@@ -16,9 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from fedla import ops
-from fedla.lowering import lower
+from fedla.lowering import lower, lower_alignment
 from fedla.physical_plan import Combine, Compute, CoordinatorStep, Gather, PhysicalPlan, ValueId
-from fedla.plan import Node, Partitioning
+from fedla.plan import Layout, Node, Partitioning
 from fedla.privacy_check import check_plan
 from fedla.rewrites import rewrite as rewrite_plans
 from fedla.runtime.errors import InvalidArgumentError
@@ -51,6 +51,24 @@ def explain(roots: list[Node], context: Context | None, rewrite: bool = True) ->
 def evaluate(roots: list[Node], context: Context | None, rewrite: bool = True) -> list[Any]:
     """Compute every root: numpy arrays, scipy CSR arrays or scalars."""
     plan = physical_plan(roots, context, rewrite)
+    values = _run(plan, context)
+    return [values[output] for output in plan.outputs]
+
+
+def realign(node: Node, anchor: Layout, context: Context) -> Layout:
+    """Split federated input ``node`` along ``anchor``'s row blocks at the sites; its layout.
+
+    Only rows that are not at the right site move (through the coordinator, subject to the
+    privacy check); the result stays at the sites while ``node`` is reachable.
+    """
+    context.ensure_open()
+    plan, layout = lower_alignment(node, anchor, namespace=f"t{uuid.uuid4().hex[:8]}.",
+                                   realigned=context.realignments())
+    _run(plan, context)
+    return layout
+
+
+def _run(plan: PhysicalPlan, context: Context | None) -> dict[ValueId, Any]:
     values: dict[ValueId, Any] = dict(plan.constants)
     for step in plan.prologue:
         values[_output(step)] = _run_step(step, values)
@@ -76,7 +94,7 @@ def evaluate(roots: list[Node], context: Context | None, rewrite: bool = True) -
     finally:
         if context is not None:
             _release(context, plan, done)
-    return [values[output] for output in plan.outputs]
+    return values
 
 
 def _release(context: Context, plan: PhysicalPlan, done: bool) -> None:

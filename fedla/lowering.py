@@ -89,6 +89,21 @@ def lower(roots: list[Node], namespace: str = "",
     return _Lowering(namespace, realigned or {}).run(roots)
 
 
+def lower_alignment(node: Node, anchor: Layout, namespace: str = "",
+                    realigned: Mapping[RealignmentKey, Layout] | None = None
+                    ) -> tuple[PhysicalPlan, Layout]:
+    """The plan that splits federated ``node`` along ``anchor``'s row blocks, and that split.
+
+    Rows already at the right site stay; the plan is empty when ``node`` is split like
+    ``anchor`` already (or an earlier plan kept that realignment).
+    """
+    lowering = _Lowering(namespace, realigned or {})
+    where = lowering._aligned_operand(node, anchor, along_rows=True)
+    if not isinstance(where, AtSites):
+        raise ValueError(f"{node.op} of shape {node.shape} cannot be split along {anchor}")
+    return lowering.run([]), where.layout
+
+
 class _Lowering:
     def __init__(self, namespace: str, realigned: Mapping[RealignmentKey, Layout]) -> None:
         self.namespace = namespace

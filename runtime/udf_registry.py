@@ -15,6 +15,16 @@ other public name of those packages. ``fedla worker --list-udfs`` prints what is
 A registered function is called with arrays and plain values a remote caller chose, so it must
 not take paths, directories, file names or process counts: its parameters are checked against
 ``FORBIDDEN_PARAMETERS`` when it is registered.
+
+A function that calls other functions (the site side of federated training calls the model's
+``upd`` and ``agg``) names those parameters as callbacks::
+
+    @remote_function(callbacks=("upd", "agg"))
+    def train(features, labels, *model, upd, agg, hyperparams): ...
+
+The caller sends each callback as a ``"module:function"`` reference; the worker resolves it
+through the same allow-list as EXEC_UDF itself, so a callback is never more than another
+registered function of an allowed package.
 """
 
 from __future__ import annotations
@@ -24,7 +34,7 @@ import inspect
 import re
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -36,6 +46,7 @@ FORBIDDEN_PARAMETERS = re.compile(
 worker's disk or how many processes it starts."""
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {}
+_CALLBACKS: dict[str, tuple[str, ...]] = {}
 _LOCK = threading.Lock()
 
 
@@ -44,30 +55,57 @@ def reference_of(function: Callable[..., Any]) -> str:
     return f"{function.__module__}:{function.__qualname__}"
 
 
-def remote_function(function: F) -> F:
+@overload
+def remote_function(function: F, *, callbacks: tuple[str, ...] = ()) -> F: ...
+
+
+@overload
+def remote_function(*, callbacks: tuple[str, ...] = ()) -> Callable[[F], F]: ...
+
+
+def remote_function(function: F | None = None, *, callbacks: tuple[str, ...] = ()
+                    ) -> F | Callable[[F], F]:
     """Register ``function`` as callable by EXEC_UDF under ``reference_of(function)``.
+
+    Used bare (``@remote_function``) or with the names of parameters that take other remote
+    functions by reference (``@remote_function(callbacks=("upd", "agg"))``).
 
     Raises
     ------
     TypeError
-        When ``function`` is not a plain module-level function, or takes a parameter that
-        names a path, a directory, a file or a process count (``FORBIDDEN_PARAMETERS``).
+        When ``function`` is not a plain module-level function, takes a parameter that names a
+        path, a directory, a file or a process count (``FORBIDDEN_PARAMETERS``), or names a
+        callback it has no keyword parameter for.
     """
+    if function is None:
+        return lambda f: remote_function(f, callbacks=callbacks)
     if not inspect.isfunction(function) or "." in function.__qualname__:
         raise TypeError(
             f"remote_function registers module-level functions only. Got {function!r} instead."
         )
     reference = reference_of(function)
-    bad = [p for p in inspect.signature(function).parameters if FORBIDDEN_PARAMETERS.search(p)]
+    parameters = inspect.signature(function).parameters
+    bad = [p for p in parameters if FORBIDDEN_PARAMETERS.search(p)]
     if bad:
         raise TypeError(
             f"{reference} cannot be a remote function: its parameter(s) {bad} would let a "
             "remote caller choose paths, files or process counts at the worker; take them from "
             "the worker's own configuration instead"
         )
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    missing = [c for c in callbacks if c not in parameters or parameters[c].kind not in keyword]
+    if missing:
+        raise TypeError(f"{reference} names callbacks {missing} but has no such keyword parameter")
     with _LOCK:
         _FUNCTIONS[reference] = function
+        _CALLBACKS[reference] = tuple(callbacks)
     return function
+
+
+def callbacks_of(reference: str) -> tuple[str, ...]:
+    """The parameters of registered function ``reference`` that take function references."""
+    with _LOCK:
+        return _CALLBACKS.get(reference, ())
 
 
 def registered_functions(packages: Iterable[str] | None = None) -> dict[str, Callable[..., Any]]:

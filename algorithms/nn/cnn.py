@@ -51,6 +51,10 @@ from fedla.runtime.udf_registry import remote_function
 UPD = "fedla.algorithms.nn.cnn:gradients"
 AGG = "fedla.algorithms.nn.cnn:aggregate"
 VAL = "fedla.algorithms.nn.cnn:validate"
+LABELS = "one-hot"
+"""What ``labels`` must be (paramserv checks it before training)."""
+HYPERPARAMETERS = model_list.HYPERPARAMETERS | {"C", "Hin", "Win", "Hf", "Wf", "stride", "pad",
+                                                "keep_prob"}
 N_PARAMS = 8
 PREDICT_CHUNK_ROWS = 2048
 
@@ -218,6 +222,11 @@ def aggregate(
 ) -> list[Any]:
     """One step of ``hyperparams["optimizer"]``; see ``model_list.apply_gradients``."""
     return model_list.apply_gradients(model, hyperparams, gradients)
+
+
+def n_outputs(model: Sequence[Any]) -> int:
+    """Classes the model predicts (columns of its output layer)."""
+    return int(model_list.parameters(model)[-1].shape[-1])
 
 
 def predict(

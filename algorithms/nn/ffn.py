@@ -35,6 +35,9 @@ from fedla.runtime.udf_registry import remote_function
 UPD = "fedla.algorithms.nn.ffn:gradients"
 AGG = "fedla.algorithms.nn.ffn:aggregate"
 VAL = "fedla.algorithms.nn.ffn:validate"
+LABELS = "one-hot"
+"""What ``labels`` must be (paramserv checks it before training)."""
+HYPERPARAMETERS = model_list.HYPERPARAMETERS
 
 
 def init(
@@ -116,6 +119,11 @@ def aggregate(
 ) -> list[Any]:
     """One step of ``hyperparams["optimizer"]``; see ``model_list.apply_gradients``."""
     return model_list.apply_gradients(model, hyperparams, gradients)
+
+
+def n_outputs(model: Sequence[Any]) -> int:
+    """Classes the model predicts (columns of its output layer)."""
+    return int(model_list.parameters(model)[-1].shape[-1])
 
 
 def predict(model: Sequence[Any], X: Any) -> Any:

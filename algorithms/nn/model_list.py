@@ -53,6 +53,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     name: _hyperparameter_defaults(module, slots) for name, (module, slots) in _OPTIMIZERS.items()
 }
 
+HYPERPARAMETERS = frozenset(
+    {"optimizer", "lambda", "lr_decay"} | {key for params in DEFAULTS.values() for key in params}
+)
+"""Every hyperparameter name the built-in networks read (paramserv refuses unknown ones)."""
+
 
 def with_optimizer_state(params: Sequence[Any]) -> list[Any]:
     """Append the zero optimizer slots and ``t = 0`` to a list of parameters."""

@@ -6,6 +6,7 @@ Data-dependent checks read like ``n_samples=5 should be >= k=10``.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import numbers
 import os
@@ -164,3 +165,38 @@ def import_function(name: str, ref: str) -> Callable[..., Any]:
     if not callable(target):
         raise InvalidArgumentError(f"paramserv: {name}={ref!r} is not callable")
     return target
+
+
+def check_hyperparameter_names(params: Mapping[str, Any], upd_ref: str) -> None:
+    """Refuse names ``upd``'s model does not read (``HYPERPARAMETERS`` of its module, if any)."""
+    module = importlib.import_module(upd_ref.partition(":")[0])
+    known = getattr(module, "HYPERPARAMETERS", None)
+    if known is None:
+        return
+    for name in params:
+        if name in known or name == "seed":
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InvalidArgumentError(
+            f"The 'hyperparams' parameter of paramserv has a name {name!r} that "
+            f"{module.__name__} does not read; {hint}its hyperparameters are "
+            f"{', '.join(sorted(known))}"
+        )
+
+
+def check_float(name: str, value: Any, low: float, high: float | None = None,
+                low_open: bool = False) -> float:
+    """``value`` as a float in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    valid = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    number = float(value) if valid else float("nan")
+    ok = valid and (number > low if low_open else number >= low) and (
+        high is None or number <= high)
+    if not ok:
+        left = "(" if low_open else "["
+        right = "inf)" if high is None else f"{high}]"
+        raise InvalidArgumentError(
+            f"The {name!r} parameter of paramserv must be a float in the range {left}{low}, "
+            f"{right}. Got {value!r} instead."
+        )
+    return number

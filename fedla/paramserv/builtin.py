@@ -21,23 +21,35 @@ import numpy as np
 from fedla.paramserv.arguments import (
     check_choice,
     check_data,
+    check_float,
+    check_hyperparameter_names,
     check_hyperparams,
     check_int,
     check_path,
     check_seed,
     resolve_function,
 )
+from fedla.paramserv.federated_data import (
+    check_finite,
+    check_one_hot,
+    is_federated,
+    site_partitions,
+)
+from fedla.paramserv.federated_executor import FederatedExecutor
 from fedla.paramserv.executor import ParamservExecutor
 from fedla.paramserv.local_executor import LocalExecutor
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.paramserv.aggregation import check_like
+from fedla.runtime.paramserv.balancing import BALANCING
 from fedla.runtime.paramserv.checkpoint import latest_checkpoint, load_checkpoint
 from fedla.runtime.paramserv.errors import ModeNotAvailableError
 from fedla.runtime.paramserv.history import History, TrainedModel
 from fedla.runtime.paramserv.partitioning import SCHEMES, partition_rows
 from fedla.runtime.paramserv.policies import UTYPES
+from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES
 from fedla.runtime.paramserv.session import TrainingPlan, TrainingSession
 from fedla.runtime.paramserv.worker import FREQUENCIES, step_seed
+from fedla.runtime.udf_registry import registered_functions
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -47,13 +59,14 @@ FunctionRef = str | Callable[..., Any]
 
 def paramserv(
     model: Sequence[Any], features: Any, labels: Any, upd: FunctionRef, agg: FunctionRef,
-    mode: str = "LOCAL", utype: str = "BSP", freq: str = "BATCH", epochs: int = 10,
-    batchsize: int = 64, k: int | None = None, scheme: str = "DISJOINT_CONTIGUOUS",
+    mode: str | None = None, utype: str = "BSP", freq: str = "BATCH", epochs: int = 10,
+    batchsize: int = 64, k: int | None = None, scheme: str | None = None,
     hyperparams: Mapping[str, Any] | None = None, val_features: Any = None,
     val_labels: Any = None, seed: int | None = None, nbatches: int = 1, staleness: int = 3,
     num_backup_workers: int = 1, checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool | str | os.PathLike[str] = False, val: FunctionRef | None = None,
-    progress: bool | None = None,
+    progress: bool | None = None, balancing: str = "NONE", weighting: bool = True,
+    proximal_mu: float = 0.0,
 ) -> TrainedModel:
     """Train a model list with a parameter server and data-parallel workers.
 
@@ -74,8 +87,11 @@ def paramserv(
         ``"module:function"`` or a module-level function.
     agg : str or callable
         ``aggregate(model, hyperparams, gradients) -> model``, the model update.
-    mode : {"LOCAL", "FEDERATED", "REMOTE_SPARK"}, default "LOCAL"
-        Only LOCAL (processes on this machine) is available yet.
+    mode : {"LOCAL", "FEDERATED", "REMOTE_SPARK"}, optional
+        LOCAL: worker processes on this machine. FEDERATED: the local steps run at the sites
+        holding the rows (``features`` a row-partitioned federated matrix; each row block is a
+        worker; only models and updates travel). Default: FEDERATED for federated features,
+        else LOCAL.
     utype : {"BSP", "ASP", "SSP", "SBP"}, default "BSP"
         Bulk synchronous (barrier per round, averaged update), asynchronous (apply on arrival),
         stale synchronous (asynchronous, but no worker runs more than ``staleness`` pushes ahead
@@ -88,10 +104,15 @@ def paramserv(
     batchsize : int, default 64
         Rows per batch and worker.
     k : int, optional
-        Workers; default the number of cores (at most ``n_samples``).
-    scheme : str, default "DISJOINT_CONTIGUOUS"
-        ``DISJOINT_CONTIGUOUS``, ``DISJOINT_ROUND_ROBIN``, ``DISJOINT_RANDOM`` or
-        ``OVERLAP_RESHUFFLE``; see ``fedla.runtime.paramserv.partitioning``.
+        Workers; default the number of cores (at most ``n_samples``). FEDERATED: the number of
+        row blocks of ``features``.
+    scheme : str, optional
+        LOCAL (default ``DISJOINT_CONTIGUOUS``): ``DISJOINT_CONTIGUOUS``,
+        ``DISJOINT_ROUND_ROBIN``, ``DISJOINT_RANDOM`` or ``OVERLAP_RESHUFFLE``; see
+        ``fedla.runtime.paramserv.partitioning``. FEDERATED (default ``KEEP_DATA_ON_WORKER``):
+        ``KEEP_DATA_ON_WORKER``, ``SHUFFLE``, ``REPLICATE_TO_MAX``, ``SUBSAMPLE_TO_MIN`` or
+        ``BALANCE_TO_AVG``, all within each site; see
+        ``fedla.runtime.paramserv.site_training``.
     hyperparams : dict, optional
         Passed to ``upd``, ``agg`` and ``val``; every ``upd`` call also gets ``"seed"``, an int
         derived from (``seed``, worker, epoch, batch), for reproducible dropout and the like.
@@ -116,7 +137,18 @@ def paramserv(
         ``validate(model, hyperparams, features, labels) -> (loss, accuracy)``; by default the
         ``validate`` function of ``upd``'s module, if it has one.
     progress : bool, optional
-        tqdm progress bar with the validation loss and accuracy; by default only on a terminal.
+        tqdm progress bar (one step per round) with the validation loss and accuracy; by
+        default only on a terminal or in a notebook.
+    balancing : str, default "NONE"
+        Runtime balancing of uneven partitions: ``NONE``, ``BASELINE``, ``CYCLE_MIN``,
+        ``CYCLE_AVG``, ``CYCLE_MAX`` or ``SCALE_BATCH``; see
+        ``fedla.runtime.paramserv.balancing``.
+    weighting : bool, default True
+        Weigh each worker's update by the rows behind it (FedAvg's ``n_k / n``); False weighs
+        workers equally.
+    proximal_mu : float, default 0
+        FedProx's proximal term for local steps (freq EPOCH / NBATCHES): each gradient gets
+        ``proximal_mu * (local - pulled)`` (Li et al., MLSys 2020).
 
     Returns
     -------
@@ -129,9 +161,9 @@ def paramserv(
     InvalidArgumentError, ShapeMismatchError
         A bad argument, or ``upd`` / ``agg`` returning lists that do not fit the model.
     ModeNotAvailableError
-        ``mode`` other than LOCAL.
+        ``mode="REMOTE_SPARK"`` without its executor.
     WorkerFailedError
-        A worker raised or died.
+        A worker raised or died (FEDERATED: a site failed; see ``FederatedExecutor``).
 
     Notes
     -----
@@ -148,24 +180,61 @@ def paramserv(
     >>> model.history.val_accuracy
     """
     # STEP 1: arguments
-    mode = check_choice("mode", mode, MODES)
+    federated = is_federated(features)
+    mode = check_choice("mode", mode, MODES) if mode is not None else (
+        "FEDERATED" if federated else "LOCAL")
+    if federated != (mode == "FEDERATED") and mode != "REMOTE_SPARK":
+        raise InvalidArgumentError(
+            f"The 'mode' parameter of paramserv must be 'FEDERATED' for federated features "
+            f"(the rows stay at their sites) and 'LOCAL' or 'REMOTE_SPARK' for in-memory ones. "
+            f"Got {mode!r} for {'federated' if federated else 'in-memory'} features instead."
+        )
     utype = check_choice("utype", utype, UTYPES)
     freq = check_choice("freq", freq, FREQUENCIES)
-    scheme = check_choice("scheme", scheme, SCHEMES)
+    schemes = FEDERATED_SCHEMES if mode == "FEDERATED" else SCHEMES
+    scheme = check_choice("scheme", scheme if scheme is not None else schemes[0], schemes)
+    balancing = check_choice("balancing", balancing, BALANCING)
     epochs = check_int("epochs", epochs, 1)
     batchsize = check_int("batchsize", batchsize, 1)
     nbatches = check_int("nbatches", nbatches, 1)
     staleness = check_int("staleness", staleness, 0)
     seed = check_seed(seed)
+    if not isinstance(weighting, bool):
+        raise InvalidArgumentError(
+            f"The 'weighting' parameter of paramserv must be a bool. Got {weighting!r} instead."
+        )
+    proximal_mu = check_float("proximal_mu", proximal_mu, 0.0)
     params = check_hyperparams(hyperparams)
     checkpoint = check_path("checkpoint_dir", checkpoint_dir)
-    executor = _executor(mode)
     model = _check_model(model)
-    X, y = check_data(features, labels)
-    n_rows = X.shape[0]
-    k = min(os.cpu_count() or 1, n_rows) if k is None else check_int("k", k, 1)
-    if k > n_rows:
-        raise InvalidArgumentError(f"n_samples={n_rows} should be >= k={k}")
+    upd_fn, upd_ref = resolve_function("upd", upd)
+    agg_fn, agg_ref = resolve_function("agg", agg)
+    if mode == "FEDERATED":
+        _check_registered(("upd", upd, upd_ref), ("agg", agg, agg_ref))
+    check_hyperparameter_names(params, upd_ref)
+    labels_kind = getattr(importlib.import_module(upd_ref.partition(":")[0]), "LABELS", None)
+    if mode == "FEDERATED":
+        partitions, X, y = site_partitions(features, labels)
+        executor: ParamservExecutor = FederatedExecutor(
+            features.context, partitions, scheme, proximal_mu, holds=(X, y))
+        n_rows = X.shape[0]
+        if k is not None and check_int("k", k, 1) != len(partitions):
+            raise InvalidArgumentError(
+                f"k={k} should be the number of row blocks of the federated features "
+                f"({len(partitions)}) in mode 'FEDERATED' (each block trains as one worker)"
+            )
+        k = len(partitions)
+    else:
+        executor = _executor(mode)
+        X, y = check_data(features, labels)
+        n_rows = X.shape[0]
+        k = min(os.cpu_count() or 1, n_rows) if k is None else check_int("k", k, 1)
+        if k > n_rows:
+            raise InvalidArgumentError(f"n_samples={n_rows} should be >= k={k}")
+    check_finite("features", X)
+    check_finite("labels", y)
+    if labels_kind == "one-hot":
+        check_one_hot("labels", y, _n_classes(model, upd_ref))
     num_backup_workers = check_int("num_backup_workers", num_backup_workers, 0)
     if utype == "SBP" and num_backup_workers >= k:
         raise InvalidArgumentError(f"num_backup_workers={num_backup_workers} should be < k={k}")
@@ -181,11 +250,15 @@ def paramserv(
                 f"features/labels have {X.shape[1]}/{y.shape[1]}"
             )
 
-    # STEP 2: functions, checked on a first batch
-    upd_fn, upd_ref = resolve_function("upd", upd)
-    agg_fn, agg_ref = resolve_function("agg", agg)
+    # STEP 2: functions, checked on a first batch (here when the data is here)
     val_fn = _validation_function(val, upd_ref) if X_val is not None else None
-    _preflight(model, params, X[:batchsize], y[:batchsize], upd_fn, agg_fn, upd_ref, agg_ref)
+    if mode == "FEDERATED":
+        if X_val is not None:
+            _preflight(model, params, X_val[:batchsize], y_val[:batchsize], upd_fn, agg_fn,
+                       upd_ref, agg_ref)
+    else:
+        _preflight(model, params, X[:batchsize], y[:batchsize], upd_fn, agg_fn, upd_ref,
+                   agg_ref)
 
     # STEP 3: resume
     first_epoch, history, previous = 0, None, None
@@ -195,18 +268,24 @@ def paramserv(
     if seed is None:
         seed = int(np.random.SeedSequence().generate_state(1)[0] >> 1)
     plan = TrainingPlan(utype, freq, epochs, batchsize, k, scheme, nbatches, staleness,
-                        num_backup_workers, seed, n_rows, upd_ref, agg_ref)
+                        num_backup_workers, seed, n_rows, upd_ref, agg_ref, balancing, weighting,
+                        proximal_mu)
     if previous:
         _warn_on_changes(previous, plan)
     if first_epoch >= epochs:
         return TrainedModel(model, history or History(seed=seed))
 
     # STEP 4: partitions and the session
-    partitions = partition_rows(n_rows, k, scheme, seed)
+    if isinstance(executor, FederatedExecutor):
+        partitions = [np.arange(rows, dtype=np.int64) for rows in executor.row_counts()]
+        sites = executor.sites
+    else:
+        partitions = partition_rows(n_rows, k, scheme, seed)
+        sites = None
     session = TrainingSession(
         plan, model, agg_fn, params, partitions, validate=val_fn, val_features=X_val,
         val_labels=y_val, first_epoch=first_epoch, history=history,
-        checkpoint_dir=checkpoint, progress=progress,
+        checkpoint_dir=checkpoint, progress=progress, sites=sites,
     )
     if history is not None:
         history.resumed_from = first_epoch
@@ -225,9 +304,31 @@ def _executor(mode: str) -> ParamservExecutor:
     if mode == "LOCAL":
         return LocalExecutor()
     raise ModeNotAvailableError(
-        f"paramserv mode={mode!r} is not available yet: FEDERATED/REMOTE_SPARK executors are "
-        "not available yet (they come with their own issues); use mode='LOCAL'"
+        f"paramserv mode={mode!r} is not available yet; use mode='LOCAL' for in-memory data "
+        "or pass federated features (mode='FEDERATED')"
     )
+
+
+def _check_registered(*functions: tuple[str, Any, str]) -> None:
+    """FEDERATED runs ``upd``/``agg`` at the sites: only registered remote functions."""
+    for name, given, ref in functions:
+        if isinstance(given, str) or ref in registered_functions():
+            continue
+        raise InvalidArgumentError(
+            f"The {name!r} parameter of paramserv in mode 'FEDERATED' must be a remote function "
+            f"registered at the sites. Got {ref}, which is not registered. Sites run only "
+            "functions their operators allowed: decorate it with "
+            "@fedla.runtime.udf_registry.remote_function in a package the sites install, and "
+            "have each site's operator start `fedla worker --allow-module PACKAGE` (local "
+            "workers: Context(allow_modules=[PACKAGE])); then pass it as 'package.module:name'"
+        )
+
+
+def _n_classes(model: list[Any], upd_ref: str) -> int | None:
+    """The classes ``upd``'s model predicts, when its module says (``n_outputs(model)``)."""
+    module = importlib.import_module(upd_ref.partition(":")[0])
+    n_outputs = getattr(module, "n_outputs", None)
+    return int(n_outputs(model)) if callable(n_outputs) else None
 
 
 def _check_model(model: Any) -> list[Any]:

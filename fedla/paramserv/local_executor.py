@@ -49,7 +49,7 @@ from fedla.paramserv.executor import ParamservExecutor
 from fedla.runtime.paramserv.errors import RemoteTraceback, WorkerFailedError
 from fedla.runtime.paramserv.messages import Release, Update
 from fedla.runtime.paramserv.session import TrainingSession
-from fedla.runtime.paramserv.worker import WorkerTask, run_worker
+from fedla.runtime.paramserv.worker import WorkerTask, local_compute, run_worker
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -156,6 +156,7 @@ def _limit_blas_threads(threads: int) -> None:
 def _worker_main(
     conn: Connection, task: WorkerTask, upd_ref: str, agg_ref: str,
     hyperparams: dict[str, Any], features: SharedArray, labels: SharedArray, blas_threads: int,
+    prox_mu: float,
 ) -> None:
     """Entry point of a worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the coordinator's to handle
@@ -164,7 +165,8 @@ def _worker_main(
         shm_x, X = _attach(features)  # keep the blocks referenced while X and y are in use
         shm_y, y = _attach(labels)
         upd, agg = import_function("upd", upd_ref), import_function("agg", agg_ref)
-        run_worker(_PipeChannel(conn), task, upd, agg, hyperparams, X, y)
+        run_worker(_PipeChannel(conn), task,
+                   local_compute(task, upd, agg, hyperparams, X, y, prox_mu))
         conn.send(("done",))
     except BaseException as exc:  # report everything, then exit
         text = traceback.format_exc()
@@ -209,7 +211,8 @@ def _run_processes(
             parent, child = ctx.Pipe(duplex=True)
             process = ctx.Process(
                 target=_worker_main, name=f"fedla-paramserv-worker-{task.worker}", daemon=True,
-                args=(child, task, upd_ref, agg_ref, hyperparams, spec_x, spec_y, blas_threads),
+                args=(child, task, upd_ref, agg_ref, hyperparams, spec_x, spec_y, blas_threads,
+                      session.plan.prox_mu),
             )
             with contextlib.nullcontext() if need_main else _main_module_hidden():
                 process.start()

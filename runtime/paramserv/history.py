@@ -41,6 +41,21 @@ class History:
         The base seed of the run (drawn when none was given).
     resumed_from : int or None
         Epochs restored from a checkpoint, if the run was resumed.
+    sites : list of str
+        Who worker ``i`` was: a site address (FEDERATED) or ``"process i"`` (LOCAL).
+    round_seconds : list of float
+        Per model update ("round"): seconds since the previous one.
+    bytes_up, bytes_down : list of int
+        Per round: bytes of the updates that went into it, and of the models sent to their
+        workers before they computed them.
+    round_sites : list of list of int
+        Per round: the workers whose updates it combined.
+    failures : list of [round, worker, reason]
+        Workers lost during the run (FEDERATED: a site that stopped answering) and when.
+    epsilon : list of float
+        With differential privacy: the (epsilon, ``delta``) guarantee spent after each round.
+    dp_delta : float or None
+        The delta of ``epsilon``.
     """
 
     epoch: list[int] = field(default_factory=list)
@@ -56,6 +71,41 @@ class History:
     clock_log: list[list[int]] = field(default_factory=list)
     seed: int | None = None
     resumed_from: int | None = None
+    sites: list[str] = field(default_factory=list)
+    round_seconds: list[float] = field(default_factory=list)
+    bytes_up: list[int] = field(default_factory=list)
+    bytes_down: list[int] = field(default_factory=list)
+    round_sites: list[list[int]] = field(default_factory=list)
+    failures: list[list[Any]] = field(default_factory=list)
+    epsilon: list[float] = field(default_factory=list)
+    dp_delta: float | None = None
+
+    def record_round(self, seconds: float, workers: list[int], up: int, down: int) -> None:
+        """Append one model update's statistics."""
+        self.round_seconds.append(seconds)
+        self.round_sites.append(workers)
+        self.bytes_up.append(up)
+        self.bytes_down.append(down)
+
+    def __repr__(self) -> str:
+        parts = [f"epochs={len(self.epoch)}", f"rounds={len(self.round_seconds)}"]
+        if self.val_accuracy and self.val_accuracy[-1] == self.val_accuracy[-1]:
+            parts.append(f"val_loss={self.val_loss[-1]:.4g}")
+            parts.append(f"val_accuracy={self.val_accuracy[-1]:.4f}")
+        if self.epoch_seconds:
+            parts.append(f"seconds={sum(self.epoch_seconds):.3g}")
+        moved = sum(self.bytes_up) + sum(self.bytes_down)
+        if moved:
+            parts.append(f"bytes_up={_size(sum(self.bytes_up))}")
+            parts.append(f"bytes_down={_size(sum(self.bytes_down))}")
+        if self.dropped_updates:
+            parts.append(f"dropped_updates={self.dropped_updates}")
+        if self.failures:
+            parts.append(f"failures={len(self.failures)}")
+        if self.epsilon:
+            parts.append(f"epsilon={self.epsilon[-1]:.3g} (delta={self.dp_delta:g})")
+        parts.append(f"seed={self.seed}")
+        return f"History({', '.join(parts)})"
 
     @property
     def samples_per_second(self) -> float:
@@ -71,6 +121,14 @@ class History:
     def from_dict(cls, data: dict[str, Any]) -> History:
         """Inverse of ``to_dict``."""
         return cls(**data)
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if nbytes < 1024:
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024  # type: ignore[assignment]
+    return f"{nbytes:.1f} GiB"
 
 
 class TrainedModel(list):  # type: ignore[type-arg]

@@ -27,13 +27,26 @@ class Update:
         Samples behind the update; the weights of the server's weighted average.
     version : int
         Version of the model the update was computed from (the server counts applied updates).
+    samples : int, optional
+        Rows the update was computed on (default ``weight``; differs when updates are weighted
+        equally).
+    bytes_up, bytes_down : int
+        Bytes the update took to the server and the model took to the worker before it.
     """
 
     worker: int
     kind: str
     arrays: list[Any]
-    weight: int
+    weight: float
     version: int
+    samples: int | None = None
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+    @property
+    def rows(self) -> int:
+        """Rows behind the update."""
+        return int(self.weight) if self.samples is None else self.samples
 
 
 @dataclass(frozen=True)

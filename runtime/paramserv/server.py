@@ -13,6 +13,7 @@ and clocks restart at 0.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,6 +25,7 @@ from fedla.runtime.paramserv.policies import UpdatePolicy
 _LOGGER = logging.getLogger(__name__)
 
 AggregateFn = Callable[[list[Any], Mapping[str, Any], list[Any]], list[Any]]
+CombineFn = Callable[[Sequence[Update], list[Any], float], list[Any]]
 EpochEndFn = Callable[[int, list[Any]], None]
 
 
@@ -51,12 +53,17 @@ class ParameterServer:
         Where statistics go; a fresh one by default.
     agg_name : str, default "agg"
         How errors name the aggregation function.
+    combine : callable, optional
+        ``combine(updates, model) -> model`` replaces how a round's model deltas reach the model
+        (server optimizers, robust aggregation, secure aggregation); by default their
+        weighted average is added. Gradients always go through ``agg``.
     """
 
     def __init__(
         self, model: Sequence[Any], agg: AggregateFn, hyperparams: Mapping[str, Any],
         policy: UpdatePolicy, num_workers: int, *, on_epoch_end: EpochEndFn | None = None,
         epoch: int = 0, history: History | None = None, agg_name: str = "agg",
+        combine: CombineFn | None = None,
     ) -> None:
         self.model = list(model)
         self.version = 0
@@ -65,11 +72,14 @@ class ParameterServer:
         self.epoch = epoch
         self.clocks = [0] * num_workers
         self.active = set(range(num_workers))
+        self.dropped: set[int] = set()
         self.history = history if history is not None else History()
         self.epoch_samples = 0
         self._at_barrier: set[int] = set()
         self._on_epoch_end = on_epoch_end
         self._agg_name = agg_name
+        self._combine = combine
+        self._round_started = time.perf_counter()
 
     # --- messages from workers ----------------------------------------------------------------
 
@@ -83,7 +93,7 @@ class ParameterServer:
         if worker not in self.active:
             raise RuntimeError(f"worker {worker} pushed an update after ending epoch {self.epoch}")
         self.clocks[worker] += 1
-        self.epoch_samples += update.weight
+        self.epoch_samples += update.rows
         self.history.max_staleness = max(self.history.max_staleness, self.version - update.version)
         return self._releases(self.policy.push(self, update))
 
@@ -94,14 +104,33 @@ class ParameterServer:
         releases = self._releases(self.policy.leave(self, worker))
         if len(self._at_barrier) < self.num_workers:
             return releases
+        return releases + self._next_epoch()
+
+    def _next_epoch(self) -> list[Release]:
         if self._on_epoch_end is not None:
             self._on_epoch_end(self.epoch, self.model)
         self.epoch += 1
         self.epoch_samples = 0
-        self.clocks = [0] * self.num_workers
-        self.active = set(range(self.num_workers))
+        self.clocks = [0] * len(self.clocks)
+        workers = sorted(set(range(len(self.clocks))) - self.dropped)
+        self.active = set(workers)
         self._at_barrier = set()
-        return releases + [Release(w, self.model, self.version) for w in range(self.num_workers)]
+        return [Release(w, self.model, self.version) for w in workers]
+
+    def drop(self, worker: int) -> list[Release]:
+        """``worker`` is gone for good: later barriers and rounds no longer wait for it."""
+        if worker in self.dropped:
+            return []
+        self.dropped.add(worker)
+        self.active.discard(worker)
+        self._at_barrier.discard(worker)
+        self.num_workers -= 1
+        if self.num_workers < 1:
+            raise RuntimeError("every worker dropped out")
+        releases = self._releases(self.policy.leave(self, worker))
+        if len(self._at_barrier) < self.num_workers:
+            return releases
+        return releases + self._next_epoch()
 
     # --- used by the policies -----------------------------------------------------------------
 
@@ -111,18 +140,27 @@ class ParameterServer:
         Gradients go through ``agg``; deltas (local steps, FedAvg) are added to the model, times
         ``delta_share`` (the asynchronous policies add one worker's delta as its ``1/k`` share).
         """
-        averaged = weighted_average([u.arrays for u in updates], [u.weight for u in updates])
-        if updates[0].kind != GRADIENTS and delta_share != 1.0:
-            averaged = [a * delta_share for a in averaged]
         if updates[0].kind == GRADIENTS:
+            averaged = weighted_average([u.arrays for u in updates], [u.weight for u in updates])
             model = self.agg(self.model, self.hyperparams, averaged)
             check_like(model, self.model, f"the model returned by {self._agg_name}",
                        "agg must return the model list with every array's shape unchanged")
             self.model = list(model)
+        elif self._combine is not None:
+            self.model = list(self._combine(updates, self.model, delta_share))
         else:
+            averaged = weighted_average([u.arrays for u in updates], [u.weight for u in updates])
+            if delta_share != 1.0:
+                averaged = [a * delta_share for a in averaged]
             self.model = add(self.model, averaged)
         self.version += 1
-        self.history.updates += 1
+        history = self.history
+        history.updates += 1
+        now = time.perf_counter()
+        history.record_round(now - self._round_started, sorted(u.worker for u in updates),
+                             sum(u.bytes_up for u in updates),
+                             sum(u.bytes_down for u in updates))
+        self._round_started = now
 
     def _releases(self, workers: list[int]) -> list[Release]:
         """Releases for ``workers``, recording their clocks against the slowest active worker."""

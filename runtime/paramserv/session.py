@@ -22,7 +22,8 @@ from fedla.runtime.paramserv.checkpoint import save_checkpoint
 from fedla.runtime.paramserv.history import History
 from fedla.runtime.paramserv.messages import Release, Update
 from fedla.runtime.paramserv.policies import make_policy
-from fedla.runtime.paramserv.server import AggregateFn, ParameterServer
+from fedla.runtime.paramserv.balancing import balance
+from fedla.runtime.paramserv.server import AggregateFn, CombineFn, ParameterServer
 from fedla.runtime.paramserv.worker import WorkerTask
 
 _LOGGER = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class TrainingPlan:
     n_rows: int
     upd: str
     agg: str
+    balancing: str = "NONE"
+    weighting: bool = True
+    prox_mu: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable dict."""
@@ -77,6 +81,10 @@ class TrainingSession:
         Write a checkpoint after every epoch.
     progress : bool or None
         Show a tqdm bar: True, False, or None for "when stderr is a terminal".
+    combine : callable, optional
+        How a round's model deltas reach the model (see ``ParameterServer``).
+    sites : list of str, optional
+        What each worker is, for the history (default ``"process i"``).
     """
 
     def __init__(
@@ -85,32 +93,39 @@ class TrainingSession:
         validate: ValidateFn | None = None, val_features: Any = None, val_labels: Any = None,
         first_epoch: int = 0, history: History | None = None,
         checkpoint_dir: str | Path | None = None, progress: bool | None = None,
+        combine: CombineFn | None = None, sites: Sequence[str] | None = None,
     ) -> None:
         self.plan = plan
         self.hyperparams = hyperparams
         self.history = history if history is not None else History(seed=plan.seed)
+        self.history.sites = list(sites) if sites else [f"process {w}" for w in range(plan.k)]
         self.server = ParameterServer(
             model, agg, hyperparams,
             make_policy(plan.utype, plan.staleness, plan.num_backup_workers), plan.k,
             on_epoch_end=self._epoch_end, epoch=first_epoch, history=self.history,
-            agg_name=plan.agg,
+            agg_name=plan.agg, combine=combine,
         )
-        self.tasks = [
+        self.tasks = balance([
             WorkerTask(w, rows, plan.freq, plan.batchsize, plan.nbatches, first_epoch,
-                       plan.epochs, plan.seed, plan.upd, plan.agg)
+                       plan.epochs, plan.seed, plan.upd, plan.agg, weighted=plan.weighting)
             for w, rows in enumerate(partitions)
-        ]
+        ], plan.balancing)
         self._validate = validate
         self._val = (val_features, val_labels)
         self._checkpoint_dir = checkpoint_dir
         pushes = sum(task.pushes_per_epoch() for task in self.tasks)
         self._bar = tqdm(
-            total=pushes * (plan.epochs - first_epoch), unit="push", dynamic_ncols=True,
+            total=pushes * (plan.epochs - first_epoch), unit="round", dynamic_ncols=True,
             desc=f"paramserv {plan.utype}/{plan.freq} k={plan.k}",
             disable=None if progress is None else not progress,
         )
         self._epoch_started = time.perf_counter()
         self._pulled: set[int] = set()
+
+    @property
+    def checkpoint_dir(self) -> str | Path | None:
+        """Where checkpoints go, if anywhere."""
+        return self._checkpoint_dir
 
     @property
     def done(self) -> bool:
@@ -138,6 +153,13 @@ class TrainingSession:
     def end_epoch(self, worker: int) -> list[Release]:
         """A worker reached the epoch barrier."""
         return self.server.end_epoch(worker)
+
+    def drop(self, worker: int, reason: str) -> list[Release]:
+        """``worker`` is lost: training goes on without it (recorded in the history)."""
+        self.history.failures.append([len(self.history.round_seconds), worker, reason])
+        _LOGGER.warning("paramserv: %s dropped out in epoch %d: %s",
+                        self.history.sites[worker], self.server.epoch + 1, reason)
+        return self.server.drop(worker)
 
     def close(self) -> None:
         """Close the progress bar."""

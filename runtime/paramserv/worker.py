@@ -52,8 +52,30 @@ class ServerChannel(Protocol):
 
 
 @dataclass(frozen=True)
+class StepResult:
+    """What computing on a group of batches gave: the update and what it cost on the wire."""
+
+    kind: str
+    arrays: list[Any]
+    samples: int
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+
+ComputeFn = Callable[[list[Any], "Steps"], StepResult]
+"""``compute(model, steps)``: run ``local_steps`` wherever the worker's data is."""
+
+
+@dataclass(frozen=True)
 class WorkerTask:
-    """What one worker does: its rows and the loop's settings."""
+    """What one worker does: its rows and the loop's settings.
+
+    ``rows`` index the worker's data (LOCAL: the shared features; FEDERATED: the site's row
+    order). ``batches_per_epoch`` (default: as many as the rows give) and ``cycle`` implement
+    runtime balancing: with ``cycle`` the batches continue across epochs where the last epoch
+    stopped, wrapping around the rows; without it every epoch starts at the first batch.
+    ``weighted`` weighs the worker's updates by their samples (FedAvg's n_k / n), else equally.
+    """
 
     worker: int
     rows: np.ndarray
@@ -65,6 +87,9 @@ class WorkerTask:
     seed: int
     upd_name: str = "upd"
     agg_name: str = "agg"
+    batches_per_epoch: int | None = None
+    cycle: bool = False
+    weighted: bool = True
 
     def batches(self) -> list[slice | np.ndarray]:
         """Row selectors of each batch: a slice when the rows are contiguous (a view, no copy)."""
@@ -77,15 +102,21 @@ class WorkerTask:
                     for i in range(0, rows.size, size)]
         return [rows[i:i + size] for i in range(0, rows.size, size)]
 
+    def epoch_batches(self, epoch: int) -> list[int]:
+        """Indices into ``batches()`` that ``epoch`` walks, in order."""
+        n = -(-self.rows.size // self.batchsize)
+        count = n if self.batches_per_epoch is None else self.batches_per_epoch
+        start = epoch * count if self.cycle else 0
+        return [(start + j) % n for j in range(count)]
+
     def batches_per_push(self) -> int:
         """Batches between two pushes."""
-        n = -(-self.rows.size // self.batchsize)
-        return {"BATCH": 1, "EPOCH": max(n, 1), "NBATCHES": self.nbatches}[self.freq]
+        count = len(self.epoch_batches(0))
+        return {"BATCH": 1, "EPOCH": max(count, 1), "NBATCHES": self.nbatches}[self.freq]
 
     def pushes_per_epoch(self) -> int:
         """How often the worker pushes in one epoch."""
-        n = -(-self.rows.size // self.batchsize)
-        return -(-n // self.batches_per_push())
+        return -(-len(self.epoch_batches(0)) // self.batches_per_push())
 
 
 def step_seed(seed: int, worker: int, epoch: int, step: int) -> int:
@@ -104,6 +135,7 @@ class Steps:
 def local_steps(
     model: list[Any], hyperparams: Mapping[str, Any], features: Any, labels: Any, steps: Steps,
     freq: str, upd: UpdateFn, agg: AggregateFn, names: tuple[str, str] = ("upd", "agg"),
+    prox_mu: float = 0.0,
 ) -> tuple[str, list[Any], int]:
     """What a worker pushes after computing on ``steps`` from ``model``.
 
@@ -126,6 +158,10 @@ def local_steps(
         gradients)``.
     names : (str, str)
         How ``upd`` and ``agg`` are named in errors.
+    prox_mu : float, default 0
+        FedProx's proximal weight: local steps minimize the loss plus
+        ``prox_mu / 2 * ||local - model||^2``, so ``prox_mu * (local - model)`` is added to each
+        gradient (Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020).
 
     Returns
     -------
@@ -142,26 +178,51 @@ def local_steps(
         samples += X.shape[0]
         if freq == "BATCH":
             return GRADIENTS, list(grads), samples
+        if prox_mu and local is not model:
+            grads = [g + prox_mu * (w - w0) for g, w, w0 in zip(grads, local, model)]
         local = agg(local, hyperparams, list(grads))
         check_like(local, model, f"the model returned by {names[1]}", fix_agg)
     return DELTA, subtract(local, model), samples
 
 
-def run_worker(
-    channel: ServerChannel, task: WorkerTask, upd: UpdateFn, agg: AggregateFn,
-    hyperparams: Mapping[str, Any], features: Any, labels: Any,
-) -> None:
-    """Run ``task`` from ``task.first_epoch`` to ``task.epochs`` against ``channel``."""
+def run_worker(channel: ServerChannel, task: WorkerTask, compute: ComputeFn) -> None:
+    """Run ``task`` from ``task.first_epoch`` to ``task.epochs`` against ``channel``.
+
+    ``compute(model, steps)`` runs the local steps where the data is: in this process for LOCAL
+    (``local_compute``), at a site by EXEC_UDF for FEDERATED.
+    """
     model, version = channel.pull()
     batches = task.batches()
     group = task.batches_per_push()
     for epoch in range(task.first_epoch, task.epochs):
-        for first in range(0, len(batches), group):
-            numbers = range(first, min(first + group, len(batches)))
-            steps = Steps([batches[step] for step in numbers],
-                          [step_seed(task.seed, task.worker, epoch, step) for step in numbers])
-            kind, arrays, samples = local_steps(model, hyperparams, features, labels, steps,
-                                                task.freq, upd, agg,
-                                                (task.upd_name, task.agg_name))
-            model, version = channel.push(Update(task.worker, kind, arrays, samples, version))
+        order = task.epoch_batches(epoch)
+        for first in range(0, len(order), group):
+            numbers = range(first, min(first + group, len(order)))
+            steps = Steps([batches[order[j]] for j in numbers],
+                          [step_seed(task.seed, task.worker, epoch, j) for j in numbers])
+            result = compute(model, steps)
+            weight = result.samples if task.weighted else 1
+            model, version = channel.push(Update(
+                task.worker, result.kind, result.arrays, weight, version, result.samples,
+                result.bytes_up, result.bytes_down))
         model, version = channel.end_epoch()
+
+
+def local_compute(
+    task: WorkerTask, upd: UpdateFn, agg: AggregateFn, hyperparams: Mapping[str, Any],
+    features: Any, labels: Any, prox_mu: float = 0.0,
+) -> ComputeFn:
+    """``compute`` over data in this process; bytes count the arrays a pipe carries each way."""
+
+    def compute(model: list[Any], steps: Steps) -> StepResult:
+        kind, arrays, samples = local_steps(model, hyperparams, features, labels, steps,
+                                            task.freq, upd, agg, (task.upd_name, task.agg_name),
+                                            prox_mu)
+        return StepResult(kind, arrays, samples, arrays_nbytes(arrays), arrays_nbytes(model))
+
+    return compute
+
+
+def arrays_nbytes(arrays: list[Any]) -> int:
+    """Bytes of the array data in ``arrays``."""
+    return sum(int(getattr(a, "nbytes", 0)) for a in arrays)

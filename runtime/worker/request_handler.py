@@ -46,7 +46,12 @@ from fedla.runtime.protocol.requests import (
     Request,
     describe,
 )
-from fedla.runtime.udf_registry import import_packages, in_packages, registered_functions
+from fedla.runtime.udf_registry import (
+    callbacks_of,
+    import_packages,
+    in_packages,
+    registered_functions,
+)
 from fedla.runtime.worker.audit_log import AuditLog
 from fedla.runtime.worker.data_reader import (
     data_format,
@@ -76,9 +81,10 @@ from fedla.runtime.worker.variables import (
 
 _LOGGER = logging.getLogger(__name__)
 
-DEFAULT_ALLOWED_MODULES = ("fedla.algorithms",)
+DEFAULT_ALLOWED_MODULES = ("fedla.algorithms", "fedla.runtime.paramserv.site_training")
 """Packages whose registered functions (``fedla.runtime.udf_registry``) EXEC_UDF may call unless
-the operator allows more."""
+the operator allows more: the models' gradient functions and the site side of federated
+training, which calls them."""
 
 DEFAULT_TENANT_TIMEOUT_SECONDS = 24 * 3600.0
 """A tenant idle this long loses its scope (``fedla worker --tenant-timeout``)."""
@@ -295,6 +301,14 @@ class RequestHandler:
         privacy = udf_privacy(udf.function, items, returned=not udf.outputs)
         inputs = [_value(item) for item in items]
         attrs = dict(udf.attrs)
+        for name in callbacks_of(udf.function):
+            reference = attrs.get(name)
+            if not isinstance(reference, str):
+                raise InvalidArgumentError(
+                    f"function {udf.function!r} takes {name!r} as a 'module:function' reference "
+                    f"to a registered remote function; got {type(reference).__name__}"
+                )
+            attrs[name] = self._allowed_function(reference)
         _check_arguments(function, f"function {udf.function!r}", inputs, attrs)
         try:
             result = function(*inputs, **attrs)
