@@ -70,6 +70,25 @@ def allocate(n_bytes: int) -> Any:
     return np.ones(n_bytes, dtype=np.uint8)
 
 
+@remote_function
+def ls_gradients(model: Any, hyperparams: Any, X: Any, y: Any) -> list[Any]:
+    """Least squares ``[W, b]``: the mean-squared-error gradients of one batch.
+
+    Rows whose first feature is 1 sleep ``hyperparams["delay"]`` seconds first (a slow site).
+    """
+    if hyperparams.get("delay") and X[0, 0] == 1:
+        time.sleep(hyperparams["delay"])
+    err = X @ model[0] + model[1] - y
+    return [X.T @ err / X.shape[0], err.mean(axis=0, keepdims=True)]
+
+
+@remote_function
+def ls_aggregate(model: Any, hyperparams: Any, gradients: Any) -> list[Any]:
+    """Plain SGD with ``hyperparams["lr"]`` (default 0.1)."""
+    lr = hyperparams.get("lr", 0.1)
+    return [p - lr * g for p, g in zip(model, gradients)]
+
+
 def not_registered(a: Any) -> Any:
     """A public function that is deliberately not registered."""
     return a

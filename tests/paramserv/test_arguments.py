@@ -60,11 +60,13 @@ def test_integer_ranges(problem, name, value, low):
         call(problem, **{name: value})
 
 
-def test_other_modes_are_not_available_yet(problem):
-    with pytest.raises(ModeNotAvailableError, match="FEDERATED/REMOTE_SPARK executors are not "
-                                                    "available yet"):
+def test_federated_mode_needs_federated_features(problem):
+    with pytest.raises(InvalidArgumentError, match="'FEDERATED' for federated features"):
         call(problem, mode="FEDERATED")
-    with pytest.raises(NotImplementedError):
+
+
+def test_remote_spark_is_not_available_yet(problem):
+    with pytest.raises(ModeNotAvailableError):
         call(problem, mode="remote_spark")
 
 

@@ -21,6 +21,8 @@ PARAMSERV_PAIRS = [
     "fedla.algorithms.nn.cnn:gradients",
     "fedla.algorithms.nn.ffn:aggregate",
     "fedla.algorithms.nn.ffn:gradients",
+    "fedla.runtime.paramserv.site_training:row_order",
+    "fedla.runtime.paramserv.site_training:train",
 ]
 
 
