@@ -10,4 +10,13 @@
 - ``partitioning``: the four data partitioning schemes.
 - ``session``: ``TrainingSession``, the coordinator's side (validation, checkpoints, progress).
 - ``checkpoint``, ``history``, ``messages``, ``errors``.
+
+Federated-learning math, pure functions and small state objects the executors call:
+
+- ``server_optimizers``: FedAvg, FedAvgM, FedAdam, FedYogi, FedAdagrad (``make_server_optimizer``).
+- ``robust_aggregation``: mean, median, trimmed mean, (multi-)Krum (``aggregate_updates``).
+- ``compression``: uplink compression, top-k with error feedback and 8-bit stochastic rounding.
+- ``secure_aggregation``: pairwise masking with dropout recovery (``SecAggSite``,
+  ``SecAggCoordinator``), on ``shamir`` secret sharing.
+- ``differential_privacy``: clipping, Gaussian noise, the RDP accountant.
 """
