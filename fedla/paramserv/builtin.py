@@ -8,6 +8,7 @@ executor of ``mode`` and STEP 6 returns the model with its history.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import os
@@ -29,25 +30,29 @@ from fedla.paramserv.arguments import (
     check_seed,
     resolve_function,
 )
+from fedla.paramserv.executor import ParamservExecutor
 from fedla.paramserv.federated_data import (
     check_finite,
     check_one_hot,
     is_federated,
     site_partitions,
 )
-from fedla.paramserv.federated_executor import FederatedExecutor
-from fedla.paramserv.executor import ParamservExecutor
+from fedla.paramserv.federated_executor import FederatedExecutor, FederatedOptions
 from fedla.paramserv.local_executor import LocalExecutor
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.paramserv.aggregation import check_like
 from fedla.runtime.paramserv.balancing import BALANCING
 from fedla.runtime.paramserv.checkpoint import latest_checkpoint, load_checkpoint
+from fedla.runtime.paramserv.compression import COMPRESSIONS
 from fedla.runtime.paramserv.errors import ModeNotAvailableError
 from fedla.runtime.paramserv.history import History, TrainedModel
 from fedla.runtime.paramserv.partitioning import SCHEMES, partition_rows
 from fedla.runtime.paramserv.policies import UTYPES
-from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES
+from fedla.runtime.paramserv.robust_aggregation import ROBUST_AGGREGATIONS
+from fedla.runtime.paramserv.round_combiner import RoundCombiner
+from fedla.runtime.paramserv.server_optimizers import SERVER_OPTIMIZERS
 from fedla.runtime.paramserv.session import TrainingPlan, TrainingSession
+from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES
 from fedla.runtime.paramserv.worker import FREQUENCIES, step_seed
 from fedla.runtime.udf_registry import registered_functions
 
@@ -66,7 +71,11 @@ def paramserv(
     num_backup_workers: int = 1, checkpoint_dir: str | os.PathLike[str] | None = None,
     resume: bool | str | os.PathLike[str] = False, val: FunctionRef | None = None,
     progress: bool | None = None, balancing: str = "NONE", weighting: bool = True,
-    proximal_mu: float = 0.0,
+    proximal_mu: float = 0.0, fraction: float = 1.0, server_optimizer: str = "fedavg",
+    server_hyperparams: Mapping[str, float] | None = None, aggregation: str = "mean",
+    aggregation_params: Mapping[str, Any] | None = None, compression: str = "none",
+    compression_ratio: float = 0.01, secure_aggregation: bool = False,
+    differential_privacy: Mapping[str, float] | None = None,
 ) -> TrainedModel:
     """Train a model list with a parameter server and data-parallel workers.
 
@@ -149,6 +158,33 @@ def paramserv(
     proximal_mu : float, default 0
         FedProx's proximal term for local steps (freq EPOCH / NBATCHES): each gradient gets
         ``proximal_mu * (local - pulled)`` (Li et al., MLSys 2020).
+    fraction : float, default 1
+        FEDERATED, BSP: the share of the sites sampled for each round (at least one), drawn
+        from ``seed`` and the round; the others sit the round out. Sites lost in a sampled run
+        are dropped, not fatal.
+    server_optimizer : str, default "fedavg"
+        For model deltas (freq EPOCH / NBATCHES): ``fedavg``, ``fedavgm``, ``fedadam``,
+        ``fedyogi`` or ``fedadagrad`` (Reddi et al., ICLR 2021), with ``server_hyperparams``
+        (``lr``, ``momentum``, ``beta1``, ``beta2``, ``tau``); see
+        ``fedla.runtime.paramserv.server_optimizers``.
+    aggregation : str, default "mean"
+        How a round's deltas are combined: ``mean`` (weighted, FedAvg), ``median``,
+        ``trimmed_mean`` or ``krum``, with ``aggregation_params`` (``trim``, ``byzantine``,
+        ``multi``); see ``fedla.runtime.paramserv.robust_aggregation``.
+    compression : str, default "none"
+        FEDERATED: uplink compression of updates at the sites, ``topk`` (``compression_ratio``
+        of the entries, with error feedback) or ``qsgd8`` (8-bit stochastic quantization);
+        ``history.bytes_up`` counts the compressed bytes.
+    secure_aggregation : bool, default False
+        FEDERATED, BSP, deltas: the sites mask their updates pairwise (Bonawitz et al., CCS
+        2017) so that the coordinator learns only each round's sum; see
+        ``fedla.runtime.paramserv.secure_aggregation``.
+    differential_privacy : dict, optional
+        FEDERATED: ``{"clip": C, "noise_multiplier": z, "delta": d}``; each site clips its
+        update to L2 norm ``C`` and adds Gaussian noise of standard deviation ``z * C``
+        (site-level DP); ``history.epsilon`` holds the (epsilon, ``delta``) spent after each
+        round by an RDP accountant of the sampled Gaussian mechanism (sampling rate
+        ``fraction``).
 
     Returns
     -------
@@ -204,6 +240,11 @@ def paramserv(
             f"The 'weighting' parameter of paramserv must be a bool. Got {weighting!r} instead."
         )
     proximal_mu = check_float("proximal_mu", proximal_mu, 0.0)
+    fraction = check_float("fraction", fraction, 0.0, 1.0, low_open=True)
+    options, combiner = _federated_options(
+        mode, utype, freq, fraction, server_optimizer, server_hyperparams, aggregation,
+        aggregation_params, compression, compression_ratio, secure_aggregation,
+        differential_privacy)
     params = check_hyperparams(hyperparams)
     checkpoint = check_path("checkpoint_dir", checkpoint_dir)
     model = _check_model(model)
@@ -216,7 +257,9 @@ def paramserv(
     if mode == "FEDERATED":
         partitions, X, y = site_partitions(features, labels)
         executor: ParamservExecutor = FederatedExecutor(
-            features.context, partitions, scheme, proximal_mu, holds=(X, y))
+            features.context, partitions, scheme, proximal_mu,
+            dataclasses.replace(options, secagg_threshold=max(2, -(-len(partitions) // 2))),
+            holds=(X, y))
         n_rows = X.shape[0]
         if k is not None and check_int("k", k, 1) != len(partitions):
             raise InvalidArgumentError(
@@ -276,17 +319,22 @@ def paramserv(
         return TrainedModel(model, history or History(seed=seed))
 
     # STEP 4: partitions and the session
+    combine = combiner
     if isinstance(executor, FederatedExecutor):
         partitions = [np.arange(rows, dtype=np.int64) for rows in executor.row_counts()]
         sites = executor.sites
+        if options.secure_aggregation:
+            combine = executor.secure_combine(combiner or RoundCombiner())
     else:
         partitions = partition_rows(n_rows, k, scheme, seed)
         sites = None
     session = TrainingSession(
         plan, model, agg_fn, params, partitions, validate=val_fn, val_features=X_val,
         val_labels=y_val, first_epoch=first_epoch, history=history,
-        checkpoint_dir=checkpoint, progress=progress, sites=sites,
+        checkpoint_dir=checkpoint, progress=progress, sites=sites, combine=combine,
     )
+    if differential_privacy:
+        _account_privacy(session, options, fraction, differential_privacy)
     if history is not None:
         history.resumed_from = first_epoch
 
@@ -307,6 +355,97 @@ def _executor(mode: str) -> ParamservExecutor:
         f"paramserv mode={mode!r} is not available yet; use mode='LOCAL' for in-memory data "
         "or pass federated features (mode='FEDERATED')"
     )
+
+
+def _federated_options(
+    mode: str, utype: str, freq: str, fraction: float, server_optimizer: str,
+    server_hyperparams: Mapping[str, float] | None, aggregation: str,
+    aggregation_params: Mapping[str, Any] | None, compression: str, compression_ratio: float,
+    secure_aggregation: bool, differential_privacy: Mapping[str, float] | None,
+) -> tuple[FederatedOptions, RoundCombiner | None]:
+    """Check the federated-learning arguments; the sites' options and the server's combiner."""
+    server_optimizer = check_choice("server_optimizer", server_optimizer.lower()
+                                    if isinstance(server_optimizer, str) else server_optimizer,
+                                    tuple(o.upper() for o in SERVER_OPTIMIZERS)).lower()
+    aggregation = check_choice("aggregation", aggregation, tuple(
+        a.upper() for a in ROBUST_AGGREGATIONS)).lower()
+    compression = check_choice("compression", compression,
+                               tuple(c.upper() for c in COMPRESSIONS)).lower()
+    compression_ratio = check_float("compression_ratio", compression_ratio, 0.0, 1.0,
+                                    low_open=True)
+    if not isinstance(secure_aggregation, bool):
+        raise InvalidArgumentError(
+            "The 'secure_aggregation' parameter of paramserv must be a bool. Got "
+            f"{secure_aggregation!r} instead."
+        )
+    dp = dict(differential_privacy or {})
+    unknown = sorted(set(dp) - {"clip", "noise_multiplier", "delta"})
+    if unknown:
+        raise InvalidArgumentError(
+            f"The 'differential_privacy' parameter of paramserv takes 'clip', "
+            f"'noise_multiplier' and 'delta'. Got {unknown} instead."
+        )
+    clip = check_float("differential_privacy['clip']", dp.get("clip", 0.0), 0.0,
+                       low_open=bool(dp))
+    noise = check_float("differential_privacy['noise_multiplier']",
+                        dp.get("noise_multiplier", 0.0), 0.0)
+    check_float("differential_privacy['delta']", dp.get("delta", 1e-5), 0.0, 1.0, low_open=True)
+    federated_only = {"fraction": fraction < 1, "compression": compression != "none",
+                      "secure_aggregation": secure_aggregation, "differential_privacy": bool(dp)}
+    for name, used in federated_only.items():
+        if used and mode != "FEDERATED":
+            raise InvalidArgumentError(
+                f"The {name!r} parameter of paramserv applies to mode 'FEDERATED' only (it "
+                f"acts at the sites). Got mode {mode!r}."
+            )
+    deltas_only = {"server_optimizer": server_optimizer != "fedavg" or bool(server_hyperparams),
+                   "aggregation": aggregation != "mean", "secure_aggregation": secure_aggregation}
+    for name, used in deltas_only.items():
+        if used and freq == "BATCH":
+            raise InvalidArgumentError(
+                f"The {name!r} parameter of paramserv combines model deltas: use freq 'EPOCH' "
+                "or 'NBATCHES' (local steps); with freq 'BATCH' the model's agg applies "
+                "gradients"
+            )
+    if (fraction < 1 or secure_aggregation) and utype != "BSP":
+        raise InvalidArgumentError(
+            f"fraction < 1 and secure_aggregation need utype 'BSP' (rounds of a fixed set of "
+            f"sites). Got utype {utype!r}."
+        )
+    if secure_aggregation and (compression != "none" or aggregation != "mean"):
+        raise InvalidArgumentError(
+            "secure_aggregation reveals only the sum of a round's updates, so it cannot be "
+            "combined with compression or a robust aggregation (they need each update)"
+        )
+    combiner = None
+    if deltas_only["server_optimizer"] or deltas_only["aggregation"]:
+        combiner = RoundCombiner(aggregation, aggregation_params, server_optimizer,
+                                 server_hyperparams)
+    options = FederatedOptions(fraction, clip, noise, compression, compression_ratio,
+                               secure_aggregation)
+    return options, combiner
+
+
+def _account_privacy(session: TrainingSession, options: FederatedOptions, fraction: float,
+                     differential_privacy: Mapping[str, float]) -> None:
+    """Record the (epsilon, delta) spent after every round in ``session.history``."""
+    from fedla.runtime.paramserv.differential_privacy import RdpAccountant  # slow import
+
+    delta = float(differential_privacy.get("delta", 1e-5))
+    history = session.history
+    history.dp_delta = delta
+    if options.noise_multiplier <= 0:
+        raise InvalidArgumentError(
+            "differential_privacy needs noise_multiplier > 0 for a finite epsilon (clipping "
+            "alone bounds influence but guarantees no privacy)"
+        )
+    accountant = RdpAccountant(options.noise_multiplier, fraction)
+
+    def on_round() -> None:
+        accountant.step()
+        history.epsilon.append(float(accountant.epsilon(delta)[0]))
+
+    session.server.on_round = on_round
 
 
 def _check_registered(*functions: tuple[str, Any, str]) -> None:

@@ -36,8 +36,12 @@ from fedla.paramserv.executor import ParamservExecutor
 from fedla.plan import SiteId
 from fedla.runtime.errors import CallCancelledError, WorkerUnavailableError
 from fedla.runtime.paramserv.checkpoint import latest_checkpoint
+from fedla.runtime.paramserv.compression import Compressed, decompress
 from fedla.runtime.paramserv.errors import WorkerFailedError
-from fedla.runtime.paramserv.messages import Release, Update
+from fedla.runtime.paramserv.messages import DELTA, GRADIENTS, Release, Update
+from fedla.runtime.paramserv.round_combiner import RoundCombiner
+from fedla.runtime.paramserv.secure_aggregation import SecAggCoordinator
+from fedla.runtime.paramserv.server import CombineFn
 from fedla.runtime.paramserv.session import TrainingSession
 from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES
 from fedla.runtime.paramserv.worker import (
@@ -48,12 +52,16 @@ from fedla.runtime.paramserv.worker import (
     arrays_nbytes,
     run_worker,
 )
-from fedla.runtime.protocol.requests import Clear, ExecUdf, Literal
+from fedla.runtime.protocol.requests import Clear, ExecUdf, Get, Literal
 
 _LOGGER = logging.getLogger(__name__)
 
 TRAIN = "fedla.runtime.paramserv.site_training:train"
 ROW_ORDER = "fedla.runtime.paramserv.site_training:row_order"
+SECAGG_KEYS = "fedla.runtime.paramserv.site_training:secagg_keys"
+SECAGG_SHARE = "fedla.runtime.paramserv.site_training:secagg_share"
+SECAGG_RECEIVE = "fedla.runtime.paramserv.site_training:secagg_receive"
+SECAGG_REVEAL = "fedla.runtime.paramserv.site_training:secagg_reveal"
 WAIT_SLICE_SECONDS = 0.2
 SITE_LOST = (WorkerUnavailableError, CallCancelledError)
 """Errors meaning a site stopped answering (as opposed to an error in the training code)."""
@@ -69,6 +77,31 @@ class SitePartition:
     labels: str
 
 
+@dataclass(frozen=True)
+class FederatedOptions:
+    """What the sites do to an update before it leaves, and who takes part in a round.
+
+    ``fraction``: share of the live sites sampled per round (BSP; seeded by the run's seed and
+    the round). ``clip`` / ``noise_multiplier``: differential privacy at each site (see
+    ``site_training.train``). ``compression`` / ``ratio``: uplink compression.
+    ``secure_aggregation``: pairwise masking so that the coordinator learns only the sum of a
+    round's updates, recoverable while ``secagg_threshold`` sites of a round remain.
+    """
+
+    fraction: float = 1.0
+    clip: float = 0.0
+    noise_multiplier: float = 0.0
+    compression: str = "none"
+    ratio: float = 0.01
+    secure_aggregation: bool = False
+    secagg_threshold: int = 2
+
+    @property
+    def keeps_state(self) -> bool:
+        """Whether each site keeps state between rounds (a residual, secure-aggregation keys)."""
+        return self.secure_aggregation or self.compression == "topk"
+
+
 class _Aborted(Exception):
     """The run ended (another thread failed, or Ctrl-C): a thread stops quietly."""
 
@@ -76,11 +109,30 @@ class _Aborted(Exception):
 class _Hub:
     """Serializes the threads' messages into the session and delivers the releases."""
 
-    def __init__(self, session: TrainingSession, k: int) -> None:
+    def __init__(self, session: TrainingSession, k: int, fraction: float = 1.0) -> None:
         self.session = session
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # secure aggregation's combine asks for the sample
         self._mailboxes: list[queue.Queue[Any]] = [queue.Queue() for _ in range(k)]
         self.failure: BaseException | None = None
+        self._fraction = fraction
+        self._samples: dict[int, list[int]] = {}
+
+    def sampled(self, version: int) -> list[int]:
+        """The workers taking part in the round of model ``version`` (all live ones by default).
+
+        Drawn once per round from the run's seed, so every thread of the round sees the same
+        sample and a rerun with the seed samples alike.
+        """
+        with self._lock:
+            sample = self._samples.get(version)
+            if sample is None:
+                server = self.session.server
+                live = sorted(set(range(len(server.clocks))) - server.dropped)
+                count = max(1, round(self._fraction * len(live)))
+                rng = np.random.default_rng([self.session.plan.seed, version, 0xC11E])
+                sample = sorted(int(w) for w in rng.choice(live, count, replace=False))
+                self._samples[version] = sample
+            return sample
 
     def call(self, worker: int, message: str, argument: Any) -> tuple[list[Any], int]:
         with self._lock:
@@ -139,6 +191,8 @@ class FederatedExecutor(ParamservExecutor):
         One of ``FEDERATED_SCHEMES``.
     prox_mu : float
         FedProx's proximal weight for local steps.
+    options : FederatedOptions
+        Sampling, differential privacy, compression, secure aggregation.
     holds : sequence
         Objects to keep alive while training (the federated matrices whose variables are used).
     """
@@ -146,15 +200,19 @@ class FederatedExecutor(ParamservExecutor):
     mode = "FEDERATED"
 
     def __init__(self, context: Any, partitions: Sequence[SitePartition], scheme: str,
-                 prox_mu: float = 0.0, holds: Sequence[Any] = ()) -> None:
+                 prox_mu: float = 0.0, options: FederatedOptions | None = None,
+                 holds: Sequence[Any] = ()) -> None:
         if scheme not in FEDERATED_SCHEMES:
             raise ValueError(f"unknown federated scheme {scheme!r}")
         self.context = context
         self.partitions = list(partitions)
         self.scheme = scheme
         self.prox_mu = prox_mu
+        self.options = options or FederatedOptions()
         self._holds = list(holds)
         self._namespace = f"ps{uuid.uuid4().hex[:8]}."
+        self._secagg: SecAggCoordinator | None = None
+        self._hub: _Hub | None = None
 
     @property
     def sites(self) -> list[str]:
@@ -177,16 +235,23 @@ class FederatedExecutor(ParamservExecutor):
     def run(self, session: TrainingSession, features: Any, labels: Any, upd_ref: str,
             agg_ref: str, hyperparams: dict[str, Any]) -> None:
         """Train ``session`` with one thread per site partition until every epoch is done."""
-        orders = self._prepare_orders(session.plan.seed)
-        hub = _Hub(session, len(self.partitions))
-        threads = [
-            threading.Thread(
-                target=self._site_main, name=f"fedla-paramserv-{p.site}-{w}", daemon=True,
-                args=(hub, session.tasks[w], p, orders[w], upd_ref, agg_ref, hyperparams),
-            )
-            for w, p in enumerate(self.partitions)
-        ]
+        k = len(self.partitions)
+        hub = self._hub = _Hub(session, k, self.options.fraction)
+        states = [f"{self._namespace}state.{w}" for w in range(k)]
         try:
+            orders = self._prepare_orders(session.plan.seed)
+            have_state = False
+            if self.options.secure_aggregation:
+                self._set_up_secure_aggregation(states)
+                have_state = True
+            threads = [
+                threading.Thread(
+                    target=self._site_main, name=f"fedla-paramserv-{p.site}-{w}", daemon=True,
+                    args=(hub, session.tasks[w], p, orders[w], states[w], have_state, upd_ref,
+                          agg_ref, hyperparams),
+                )
+                for w, p in enumerate(self.partitions)
+            ]
             for thread in threads:
                 thread.start()
             for thread in threads:
@@ -196,12 +261,14 @@ class FederatedExecutor(ParamservExecutor):
             hub.fail(exc)
             raise
         finally:
-            self._clear(orders)
+            self._clear([*self._orders, *states])
         if hub.failure is not None:
             raise hub.failure
 
+    # ----- set-up at the sites
     def _prepare_orders(self, seed: int) -> list[str | None]:
         """Keep each block's row order at its site (none for KEEP_DATA_ON_WORKER)."""
+        self._orders: list[str] = []
         if self.scheme == "KEEP_DATA_ON_WORKER":
             return [None] * len(self.partitions)
         targets = self.row_counts()
@@ -210,54 +277,156 @@ class FederatedExecutor(ParamservExecutor):
         for w, (p, target) in enumerate(zip(self.partitions, targets)):
             name = f"{self._namespace}order.{w}"
             names.append(name)
+            self._orders.append(name)
             batches.setdefault(p.site, []).append(ExecUdf(
                 ROW_ORDER, (p.features,), (name,),
                 {"scheme": self.scheme, "target_rows": int(target), "seed": int(seed) + w}))
         self.context.executor.call_all(batches)
         return names
 
-    def _clear(self, orders: list[str | None]) -> None:
-        for p, name in zip(self.partitions, orders):
-            if name is not None:
-                self.context.executor.defer(p.site, Clear((name,)))
+    def _per_worker(self, requests: list[list[Any]]) -> list[list[Any]]:
+        """Send worker ``w``'s requests to its site (one batch per site); results per worker."""
+        batches: dict[SiteId, list[Any]] = {}
+        for p, worker_requests in zip(self.partitions, requests):
+            if worker_requests:  # a lost site is not called at all
+                batches.setdefault(p.site, []).extend(worker_requests)
+        results = self.context.executor.call_all(batches)
+        positions = {site: 0 for site in results}
+        out: list[list[Any]] = []
+        for p, worker_requests in zip(self.partitions, requests):
+            if not worker_requests:
+                out.append([])
+                continue
+            start = positions[p.site]
+            out.append(results[p.site][start:start + len(worker_requests)])
+            positions[p.site] = start + len(worker_requests)
+        return out
 
+    def _set_up_secure_aggregation(self, states: list[str]) -> None:
+        """Key agreement and key sharing between the sites, relayed by the coordinator."""
+        k, threshold = len(self.partitions), self.options.secagg_threshold
+        coordinator = SecAggCoordinator(k, threshold)
+        keys = [f"{name}.keys" for name in states]
+        published = self._per_worker([
+            [ExecUdf(SECAGG_KEYS, (), (states[w], keys[w]),
+                     {"site_id": w, "n_sites": k, "threshold": threshold}), Get(keys[w])]
+            for w in range(k)
+        ])
+        bundle = coordinator.collect_public_keys(
+            {w: {name: bytes(np.asarray(key, np.uint8)) for name, key in result[1].items()}
+             for w, result in enumerate(published)})
+        wire_bundle = {str(w): {name: np.frombuffer(key, np.uint8).copy()
+                                for name, key in entry.items()} for w, entry in bundle.items()}
+        outboxes = self._per_worker([
+            [ExecUdf(SECAGG_SHARE, (states[w], Literal(wire_bundle)), (), {}), Clear((keys[w],))]
+            for w in range(k)
+        ])
+        inbox = coordinator.relay_shares(
+            {w: {int(r): bytes(np.asarray(d, np.uint8)) for r, d in result[0].items()}
+             for w, result in enumerate(outboxes)})
+        self._per_worker([
+            [ExecUdf(SECAGG_RECEIVE, (states[w], Literal(
+                {str(sender): np.frombuffer(data, np.uint8).copy()
+                 for sender, data in inbox[w].items()})), (), {})]
+            for w in range(k)
+        ])
+        self._secagg = coordinator
+
+    def secure_combine(self, combiner: RoundCombiner) -> CombineFn:
+        """The server's ``combine`` under secure aggregation: unmask the round's sum, then apply.
+
+        Participants of the round that sent nothing (a site lost mid-round) are recovered from
+        the key shares the round's live sites reveal.
+        """
+        def combine(updates: Sequence[Update], model: list[Any], share: float) -> list[Any]:
+            assert self._secagg is not None and self._hub is not None
+            round_ = updates[0].version
+            participants = self._hub.sampled(round_)
+            masked = {u.worker: u.arrays for u in updates}
+            dropped = [p for p in participants if p not in masked]
+            reveals: dict[int, dict[int, int]] = {}
+            if dropped:
+                live = sorted(masked)
+                answers = self._per_worker([
+                    [ExecUdf(SECAGG_REVEAL, (f"{self._namespace}state.{w}",), (),
+                             {"dropped": dropped})] if w in masked else []
+                    for w in range(len(self.partitions))
+                ])
+                reveals = {w: {int(d): int(v) for d, v in answers[w][0].items()} for w in live}
+            like = [*model, np.zeros((1, 1))]
+            total = self._secagg.unmask_sum(masked, reveals, round_, like, participants)
+            weight = float(total[-1][0, 0])
+            return combiner.combine_delta(model, [t / weight for t in total[:-1]], share)
+
+        return combine
+
+    def _clear(self, names: list[str]) -> None:
+        for w, p in enumerate(self.partitions):
+            mine = [n for n in names if n.endswith(f".{w}")]
+            if mine:
+                self.context.executor.defer(p.site, Clear(tuple(mine)))
+
+    # ----- the site threads
     def _site_main(self, hub: _Hub, task: WorkerTask, partition: SitePartition,
-                   order: str | None, upd_ref: str, agg_ref: str,
+                   order: str | None, state: str, have_state: bool, upd_ref: str, agg_ref: str,
                    hyperparams: dict[str, Any]) -> None:
         session = hub.session
-        compute = self._compute(task, partition, order, upd_ref, agg_ref, hyperparams)
+        compute = self._compute(hub, task, partition, order, state, have_state, upd_ref,
+                                agg_ref, hyperparams)
         try:
-            run_worker(_Channel(hub, task.worker), task, compute)
+            try:
+                run_worker(_Channel(hub, task.worker), task, compute)
+            except SITE_LOST as exc:
+                if session.plan.utype == "BSP" and self.options.fraction == 1:
+                    raise
+                hub.drop(task.worker, f"{type(exc).__name__}: {exc}")
         except _Aborted:
             return
-        except SITE_LOST as exc:
-            if session.plan.utype != "BSP":
-                hub.drop(task.worker, f"{type(exc).__name__}: {exc}")
-                return
-            hub.fail(self._failure(session, task.worker, partition, exc, lost=True))
-        except BaseException as exc:
-            hub.fail(self._failure(session, task.worker, partition, exc, lost=False))
+        except BaseException as exc:  # anything else ends the run; no thread dies silently
+            lost = isinstance(exc, SITE_LOST)
+            hub.fail(self._failure(session, task.worker, partition, exc, lost=lost))
 
-    def _compute(self, task: WorkerTask, partition: SitePartition, order: str | None,
-                 upd_ref: str, agg_ref: str, hyperparams: dict[str, Any]) -> ComputeFn:
-        executor = self.context.executor
+    def _compute(self, hub: _Hub, task: WorkerTask, partition: SitePartition,
+                 order: str | None, state: str, have_state: bool, upd_ref: str, agg_ref: str,
+                 hyperparams: dict[str, Any]) -> ComputeFn:
+        executor, options = self.context.executor, self.options
         attrs = {"upd": upd_ref, "agg": agg_ref, "hyperparams": dict(hyperparams),
                  "freq": task.freq, "prox_mu": float(self.prox_mu),
-                 "names": [task.upd_name, task.agg_name]}
+                 "names": [task.upd_name, task.agg_name], "clip": float(options.clip),
+                 "noise_multiplier": float(options.noise_multiplier),
+                 "compression": options.compression, "ratio": float(options.ratio),
+                 "keep_state": options.keeps_state}
         order_operand: Any = order if order is not None else Literal(None)
+        result_var = f"{self._namespace}result.{task.worker}"
+        rounds = 0
+        kept = have_state
 
-        def compute(model: list[Any], steps: Steps) -> StepResult:
-            batches = [_bounds(rows) for rows in steps.rows]
-            request = ExecUdf(
-                TRAIN,
-                (partition.features, partition.labels, order_operand,
-                 *(Literal(np.asarray(a)) for a in model)),
-                (),
-                {**attrs, "batches": batches, "seeds": list(steps.seeds)},
-            )
-            kind, arrays, samples = executor.send(partition.site, [request])[0]
-            return StepResult(str(kind), list(arrays), int(samples), arrays_nbytes(arrays),
-                              arrays_nbytes(model))
+        def compute(model: list[Any], version: int, steps: Steps) -> StepResult:
+            nonlocal rounds, kept
+            sample = hub.sampled(version) if options.fraction < 1 or self._secagg else None
+            if sample is not None and task.worker not in sample:
+                return StepResult(DELTA if task.freq != "BATCH" else GRADIENTS, [], 0)
+            call = {**attrs, "batches": [_bounds(rows) for rows in steps.rows],
+                    "seeds": list(steps.seeds),
+                    "compression_seed": int(task.seed) * 1_000_003 + task.worker * 7919 + rounds}
+            if self._secagg is not None:
+                call.update(secagg_round=int(version), participants=list(sample or []),
+                            weight=float(steps_rows(steps) if task.weighted else 1))
+            inputs = (partition.features, partition.labels, order_operand,
+                      state if kept else Literal(None), *(Literal(np.asarray(a)) for a in model))
+            if options.keeps_state:
+                requests = [ExecUdf(TRAIN, inputs, (result_var, state), call), Get(result_var)]
+                kind, arrays, samples, encoding = executor.send(partition.site, requests)[-1]
+                kept = True
+            else:
+                kind, arrays, samples, encoding = executor.send(
+                    partition.site, [ExecUdf(TRAIN, inputs, (), call)])[0]
+            rounds += 1
+            arrays = list(arrays)
+            sent = arrays_nbytes(arrays)
+            if encoding in ("topk", "qsgd8"):
+                arrays = decompress(Compressed(str(encoding), arrays), model[:len(arrays) // 2])
+            return StepResult(str(kind), arrays, int(samples), sent, arrays_nbytes(model))
 
         return compute
 
@@ -278,6 +447,11 @@ class FederatedExecutor(ParamservExecutor):
         error.site = str(partition.site)
         error.__cause__ = exc
         return error
+
+
+def steps_rows(steps: Steps) -> int:
+    """Rows the batches of ``steps`` cover."""
+    return sum(_bounds(rows)[1] - _bounds(rows)[0] for rows in steps.rows)
 
 
 def _bounds(rows: Any) -> list[int]:

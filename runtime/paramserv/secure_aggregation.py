@@ -367,7 +367,8 @@ class SecAggCoordinator:
 
     def unmask_sum(self, masked: Mapping[int, Sequence[np.ndarray]],
                    dropped_reveals: Mapping[int, Mapping[int, int]], round_: int,
-                   like: Sequence[Any]) -> list[np.ndarray]:
+                   like: Sequence[Any], participants: Iterable[int] | None = None
+                   ) -> list[np.ndarray]:
         """The sum of the live sites' updates, as floats.
 
         Parameters
@@ -381,6 +382,9 @@ class SecAggCoordinator:
             The round the vectors were masked for.
         like : list of ndarray
             Shapes and dtypes of the result (the model, say).
+        participants : list of int, optional
+            The sites the round's vectors were masked for (``SecAggSite.mask``'s
+            ``participants``), when the round sampled a subset; default ``participants``.
 
         Returns
         -------
@@ -411,7 +415,8 @@ class SecAggCoordinator:
                     f"The masked vector of site {i} has {vector.size} entries; 'like' has {size}."
                 )
             total += vector
-        for d in self.dropped(live):
+        expected = self._participants if participants is None else sorted(set(participants))
+        for d in [p for p in expected if p not in set(live)]:
             private = self._reconstruct(d, live, dropped_reveals)
             for u in live:
                 mask = _pair_mask(private, self._public[u]["s"], d, u, round_, size)

@@ -57,13 +57,15 @@ class ParameterServer:
         ``combine(updates, model) -> model`` replaces how a round's model deltas reach the model
         (server optimizers, robust aggregation, secure aggregation); by default their
         weighted average is added. Gradients always go through ``agg``.
+    on_round : callable, optional
+        Called after every model update (privacy accounting hooks in here).
     """
 
     def __init__(
         self, model: Sequence[Any], agg: AggregateFn, hyperparams: Mapping[str, Any],
         policy: UpdatePolicy, num_workers: int, *, on_epoch_end: EpochEndFn | None = None,
         epoch: int = 0, history: History | None = None, agg_name: str = "agg",
-        combine: CombineFn | None = None,
+        combine: CombineFn | None = None, on_round: Callable[[], None] | None = None,
     ) -> None:
         self.model = list(model)
         self.version = 0
@@ -79,6 +81,7 @@ class ParameterServer:
         self._on_epoch_end = on_epoch_end
         self._agg_name = agg_name
         self._combine = combine
+        self.on_round = on_round
         self._round_started = time.perf_counter()
 
     # --- messages from workers ----------------------------------------------------------------
@@ -140,7 +143,10 @@ class ParameterServer:
         Gradients go through ``agg``; deltas (local steps, FedAvg) are added to the model, times
         ``delta_share`` (the asynchronous policies add one worker's delta as its ``1/k`` share).
         """
-        if updates[0].kind == GRADIENTS:
+        updates = [u for u in updates if u.arrays]  # workers that sat a sampled round out
+        if not updates:
+            pass
+        elif updates[0].kind == GRADIENTS:
             averaged = weighted_average([u.arrays for u in updates], [u.weight for u in updates])
             model = self.agg(self.model, self.hyperparams, averaged)
             check_like(model, self.model, f"the model returned by {self._agg_name}",
@@ -161,6 +167,8 @@ class ParameterServer:
                              sum(u.bytes_up for u in updates),
                              sum(u.bytes_down for u in updates))
         self._round_started = now
+        if self.on_round is not None:
+            self.on_round()
 
     def _releases(self, workers: list[int]) -> list[Release]:
         """Releases for ``workers``, recording their clocks against the slowest active worker."""

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from fedla.runtime.paramserv.balancing import balance
 from fedla.runtime.paramserv.checkpoint import save_checkpoint
 from fedla.runtime.paramserv.history import History
 from fedla.runtime.paramserv.messages import Release, Update
 from fedla.runtime.paramserv.policies import make_policy
-from fedla.runtime.paramserv.balancing import balance
 from fedla.runtime.paramserv.server import AggregateFn, CombineFn, ParameterServer
 from fedla.runtime.paramserv.worker import WorkerTask
 
@@ -85,6 +85,8 @@ class TrainingSession:
         How a round's model deltas reach the model (see ``ParameterServer``).
     sites : list of str, optional
         What each worker is, for the history (default ``"process i"``).
+    on_round : callable, optional
+        Called after every model update.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class TrainingSession:
         first_epoch: int = 0, history: History | None = None,
         checkpoint_dir: str | Path | None = None, progress: bool | None = None,
         combine: CombineFn | None = None, sites: Sequence[str] | None = None,
+        on_round: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
         self.hyperparams = hyperparams
@@ -103,7 +106,7 @@ class TrainingSession:
             model, agg, hyperparams,
             make_policy(plan.utype, plan.staleness, plan.num_backup_workers), plan.k,
             on_epoch_end=self._epoch_end, epoch=first_epoch, history=self.history,
-            agg_name=plan.agg, combine=combine,
+            agg_name=plan.agg, combine=combine, on_round=on_round,
         )
         self.tasks = balance([
             WorkerTask(w, rows, plan.freq, plan.batchsize, plan.nbatches, first_epoch,

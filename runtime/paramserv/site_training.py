@@ -8,7 +8,10 @@ through the same allow-list, so a coordinator can only train with functions the 
 allowed.
 
 - ``row_order``: the rows a site trains on under a federated data scheme, kept at the site.
-- ``train``: ``local_steps`` over batches of that order; returns ``[kind, arrays, samples]``.
+- ``train``: ``local_steps`` over batches of that order, then (optionally) clipping and noise for
+  differential privacy, compression, or masking for secure aggregation; returns only that.
+- ``secagg_keys``, ``secagg_share``, ``secagg_receive``, ``secagg_reveal``: the site's side of
+  secure aggregation's key set-up and dropout recovery; private keys never leave the site.
 
 Federated data schemes (SystemDS's names; rows never leave their site, so every scheme works
 within a site):
@@ -29,6 +32,9 @@ from typing import Any
 import numpy as np
 
 from fedla.runtime.errors import InvalidArgumentError
+from fedla.runtime.paramserv.compression import compress_update
+from fedla.runtime.paramserv.differential_privacy import add_gaussian_noise, clip_update
+from fedla.runtime.paramserv.secure_aggregation import SecAggSite
 from fedla.runtime.paramserv.worker import AggregateFn, Steps, UpdateFn, local_steps
 from fedla.runtime.udf_registry import remote_function
 
@@ -88,11 +94,19 @@ def row_order(features: Any, *, scheme: str, target_rows: int, seed: int) -> np.
 
 @remote_function(callbacks=("upd", "agg"))
 def train(
-    features: Any, labels: Any, order: Any, *model: Any, upd: UpdateFn, agg: AggregateFn,
-    hyperparams: Mapping[str, Any], batches: Sequence[Sequence[int]], seeds: Sequence[int],
-    freq: str, prox_mu: float = 0.0, names: Sequence[str] = ("upd", "agg"),
-) -> list[Any]:
-    """Local steps on this site's rows; ``[kind, arrays, samples]`` as ``local_steps`` gives.
+    features: Any, labels: Any, order: Any, state: Any, *model: Any, upd: UpdateFn,
+    agg: AggregateFn, hyperparams: Mapping[str, Any], batches: Sequence[Sequence[int]],
+    seeds: Sequence[int], freq: str, prox_mu: float = 0.0,
+    names: Sequence[str] = ("upd", "agg"), clip: float = 0.0, noise_multiplier: float = 0.0,
+    compression: str = "none", ratio: float = 0.01, compression_seed: int = 0,
+    secagg_round: int = -1, participants: Sequence[int] = (), weight: float = 1.0,
+    keep_state: bool = False,
+) -> Any:
+    """Local steps on this site's rows, then what the update goes through before it leaves.
+
+    Returns ``[kind, arrays, samples, encoding]`` (``encoding``: ``"plain"``, a compression
+    method, or ``"masked"``), or with ``keep_state`` that and the site's new state (kept at the
+    site for the next round: the compression residual, the secure-aggregation keys).
 
     Parameters
     ----------
@@ -100,6 +114,8 @@ def train(
         The site's data.
     order : int array or None
         Row indices the batches index into (from ``row_order``); None for the rows as they are.
+    state : dict or None
+        The site's state from the previous round (or from ``secagg_keys``).
     *model : arrays
         The model list as the coordinator released it.
     upd, agg : callables
@@ -115,6 +131,21 @@ def train(
         FedProx's proximal weight.
     names : (str, str)
         How errors name ``upd`` and ``agg``.
+    clip, noise_multiplier : float, default 0
+        Differential privacy: the update is clipped to L2 norm ``clip`` and Gaussian noise of
+        standard deviation ``noise_multiplier * clip`` is added here, drawn from the operating
+        system's randomness (a seed the coordinator knew would let it subtract the noise).
+    compression : {"none", "topk", "qsgd8"}, default "none"
+        Uplink compression (``fedla.runtime.paramserv.compression``); ``ratio`` for top-k,
+        whose residual (error feedback) stays in ``state``.
+    compression_seed : int
+        Randomness of qsgd8's rounding.
+    secagg_round, participants, weight
+        Secure aggregation (when ``secagg_round >= 0``): the update times ``weight``, followed by
+        ``[[weight]]``, masked for ``participants`` in round ``secagg_round`` with the keys in
+        ``state`` (``secure_aggregation``).
+    keep_state : bool, default False
+        Return the new state too (the caller keeps it as a second output).
     """
     n = int(features.shape[0]) if order is None else int(np.shape(order)[0])
     if len(batches) != len(seeds) or not 1 <= len(batches) <= MAX_BATCHES:
@@ -135,9 +166,96 @@ def train(
                 f"{n} rows"
             )
         rows.append(slice(start, stop) if order is None else np.asarray(order)[start:stop])
-    if not isinstance(prox_mu, (int, float)) or prox_mu < 0:
-        raise InvalidArgumentError(f"train: prox_mu must be a float >= 0; got {prox_mu!r}")
-    kind, arrays, samples = local_steps(list(model), hyperparams, features, labels,
-                                        Steps(rows, [int(s) for s in seeds]), freq, upd, agg,
-                                        (str(names[0]), str(names[1])), float(prox_mu))
-    return [kind, arrays, samples]
+    for name, value in (("prox_mu", prox_mu), ("clip", clip),
+                        ("noise_multiplier", noise_multiplier), ("weight", weight)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
+            raise InvalidArgumentError(f"train: {name} must be a float >= 0; got {value!r}")
+    kind, arrays, samples, trainable = local_steps(
+        list(model), hyperparams, features, labels, Steps(rows, [int(s) for s in seeds]), freq,
+        upd, agg, (str(names[0]), str(names[1])), float(prox_mu))
+    state = dict(state) if isinstance(state, dict) else {}
+    encoding = "plain"
+    if clip > 0:
+        arrays = _private(arrays, trainable, float(clip), float(noise_multiplier))
+    if secagg_round >= 0:
+        site = state.get("secagg")
+        if not isinstance(site, SecAggSite):
+            raise InvalidArgumentError(
+                "train: secure aggregation needs the keys of secagg_keys in 'state'"
+            )
+        scaled = [np.asarray(a, dtype=np.float64) * float(weight) for a in arrays]
+        arrays = site.mask([*scaled, np.full((1, 1), float(weight))], int(secagg_round),
+                           [int(p) for p in participants])
+        encoding = "masked"
+    elif compression != "none":
+        packed, residual = compress_update(arrays, str(compression), state.get("residual"),
+                                           ratio=float(ratio), seed=int(compression_seed))
+        state["residual"] = residual
+        arrays, encoding = packed.arrays, packed.method
+    result = [kind, list(arrays), samples, encoding]
+    return (result, state) if keep_state else result
+
+
+def _private(arrays: list[Any], trainable: int, clip: float, noise_multiplier: float
+             ) -> list[Any]:
+    """Clip the parameters' update to ``clip`` and add noise; optimizer state does not leave.
+
+    A delta of the optimizer state (momentum, Adam's moments) is a function of the gradients
+    too, so it would leak what the noise protects: it is sent as zeros (the server keeps its
+    own state), and only the ``trainable`` parameters' update is clipped and noised.
+    """
+    clipped, _ = clip_update(arrays[:trainable], clip)
+    if noise_multiplier > 0:
+        clipped = add_gaussian_noise(clipped, noise_multiplier * clip, np.random.default_rng())
+    return clipped + [np.zeros_like(a) for a in arrays[trainable:]]
+
+
+@remote_function
+def secagg_keys(*, site_id: int, n_sites: int, threshold: int) -> tuple[dict[str, Any], Any]:
+    """New secure-aggregation keys of this site: ``(state, public keys as uint8 arrays)``.
+
+    The state (private keys inside) is kept at the site; only the public keys are returned.
+    """
+    site = SecAggSite(int(site_id), int(n_sites), int(threshold))
+    public = {name: _as_array(key) for name, key in site.public_keys().items()}
+    return {"secagg": site}, public
+
+
+@remote_function
+def secagg_share(state: Any, bundle: Any) -> dict[str, Any]:
+    """The site's encrypted key shares for every other site, ``{recipient: uint8 array}``."""
+    keys = {int(i): {name: _as_bytes(key) for name, key in entry.items()}
+            for i, entry in dict(bundle).items()}
+    shares = _site(state).share_keys(keys)
+    return {str(recipient): _as_array(data) for recipient, data in shares.items()}
+
+
+@remote_function
+def secagg_receive(state: Any, shares: Any) -> None:
+    """Take the shares other sites encrypted for this site (``{sender: uint8 array}``)."""
+    _site(state).receive_shares({int(i): _as_bytes(d) for i, d in dict(shares).items()})
+
+
+@remote_function
+def secagg_reveal(state: Any, *, dropped: Sequence[int]) -> dict[str, str]:
+    """The site's shares of the keys of ``dropped`` sites, as decimal strings."""
+    shares = _site(state).reveal([int(d) for d in dropped])
+    return {str(d): str(share) for d, share in shares.items()}
+
+
+def _site(state: Any) -> SecAggSite:
+    site = state.get("secagg") if isinstance(state, dict) else None
+    if not isinstance(site, SecAggSite):
+        raise InvalidArgumentError("the state holds no secure-aggregation keys (secagg_keys)")
+    return site
+
+
+def _as_array(data: bytes) -> np.ndarray:
+    return np.frombuffer(bytes(data), dtype=np.uint8).copy()
+
+
+def _as_bytes(array: Any) -> bytes:
+    array = np.asarray(array)
+    if array.dtype != np.uint8 or array.ndim != 1 or array.size > 1 << 16:
+        raise InvalidArgumentError("keys and shares travel as 1-D uint8 arrays of at most 64 KiB")
+    return array.tobytes()

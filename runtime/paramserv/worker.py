@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -62,8 +62,10 @@ class StepResult:
     bytes_down: int = 0
 
 
-ComputeFn = Callable[[list[Any], "Steps"], StepResult]
-"""``compute(model, steps)``: run ``local_steps`` wherever the worker's data is."""
+ComputeFn = Callable[[list[Any], int, "Steps"], StepResult]
+"""``compute(model, version, steps)``: run ``local_steps`` wherever the worker's data is.
+
+A result without arrays means the worker sat the round out (client sampling)."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,15 @@ def step_seed(seed: int, worker: int, epoch: int, step: int) -> int:
     return int(np.random.SeedSequence([seed, worker, epoch, step]).generate_state(1)[0] >> 1)
 
 
+class LocalUpdate(NamedTuple):
+    """What ``local_steps`` computed."""
+
+    kind: str
+    arrays: list[Any]
+    samples: int
+    trainable: int
+
+
 @dataclass(frozen=True)
 class Steps:
     """The batches between two pushes: their row selectors and the seed of each ``upd`` call."""
@@ -136,7 +147,7 @@ def local_steps(
     model: list[Any], hyperparams: Mapping[str, Any], features: Any, labels: Any, steps: Steps,
     freq: str, upd: UpdateFn, agg: AggregateFn, names: tuple[str, str] = ("upd", "agg"),
     prox_mu: float = 0.0,
-) -> tuple[str, list[Any], int]:
+) -> LocalUpdate:
     """What a worker pushes after computing on ``steps`` from ``model``.
 
     Parameters
@@ -165,31 +176,34 @@ def local_steps(
 
     Returns
     -------
-    (kind, arrays, samples)
-        ``GRADIENTS`` or ``DELTA``, the arrays, and the number of rows they were computed on.
+    LocalUpdate
+        ``GRADIENTS`` or ``DELTA``, the arrays, the number of rows they were computed on, and
+        how many leading model arrays have gradients (the trainable parameters; the rest is
+        optimizer state).
     """
     fix_upd = f"{names[0]} must return one gradient per leading model array, in model order"
     fix_agg = f"{names[1]} must return the model list with every array's shape unchanged"
-    local, samples = model, 0
+    local, samples, trainable = model, 0, len(model)
     for rows, seed in zip(steps.rows, steps.seeds):
         X, y = features[rows], labels[rows]
         grads = upd(local, {**hyperparams, "seed": seed}, X, y)
         check_like(grads, local, f"the gradients returned by {names[0]}", fix_upd, exact=False)
         samples += X.shape[0]
+        trainable = len(grads)
         if freq == "BATCH":
-            return GRADIENTS, list(grads), samples
+            return LocalUpdate(GRADIENTS, list(grads), samples, len(grads))
         if prox_mu and local is not model:
             grads = [g + prox_mu * (w - w0) for g, w, w0 in zip(grads, local, model)]
         local = agg(local, hyperparams, list(grads))
         check_like(local, model, f"the model returned by {names[1]}", fix_agg)
-    return DELTA, subtract(local, model), samples
+    return LocalUpdate(DELTA, subtract(local, model), samples, trainable)
 
 
 def run_worker(channel: ServerChannel, task: WorkerTask, compute: ComputeFn) -> None:
     """Run ``task`` from ``task.first_epoch`` to ``task.epochs`` against ``channel``.
 
-    ``compute(model, steps)`` runs the local steps where the data is: in this process for LOCAL
-    (``local_compute``), at a site by EXEC_UDF for FEDERATED.
+    ``compute(model, version, steps)`` runs the local steps where the data is: in this process
+    for LOCAL (``local_compute``), at a site by EXEC_UDF for FEDERATED.
     """
     model, version = channel.pull()
     batches = task.batches()
@@ -200,7 +214,7 @@ def run_worker(channel: ServerChannel, task: WorkerTask, compute: ComputeFn) -> 
             numbers = range(first, min(first + group, len(order)))
             steps = Steps([batches[order[j]] for j in numbers],
                           [step_seed(task.seed, task.worker, epoch, j) for j in numbers])
-            result = compute(model, steps)
+            result = compute(model, version, steps)
             weight = result.samples if task.weighted else 1
             model, version = channel.push(Update(
                 task.worker, result.kind, result.arrays, weight, version, result.samples,
@@ -214,10 +228,10 @@ def local_compute(
 ) -> ComputeFn:
     """``compute`` over data in this process; bytes count the arrays a pipe carries each way."""
 
-    def compute(model: list[Any], steps: Steps) -> StepResult:
-        kind, arrays, samples = local_steps(model, hyperparams, features, labels, steps,
-                                            task.freq, upd, agg, (task.upd_name, task.agg_name),
-                                            prox_mu)
+    def compute(model: list[Any], version: int, steps: Steps) -> StepResult:
+        kind, arrays, samples, _ = local_steps(model, hyperparams, features, labels, steps,
+                                               task.freq, upd, agg,
+                                               (task.upd_name, task.agg_name), prox_mu)
         return StepResult(kind, arrays, samples, arrays_nbytes(arrays), arrays_nbytes(model))
 
     return compute

@@ -28,10 +28,10 @@ def _grad(W: np.ndarray, b: np.ndarray, Xb: np.ndarray, yb: np.ndarray) -> tuple
 
 def test_batch_frequency_pushes_the_gradients_of_the_first_batch_only() -> None:
     steps = Steps([slice(0, 8), slice(8, 16)], [11, 12])
-    kind, arrays, samples = local_steps(MODEL, {"lr": LR}, X, Y, steps, "BATCH",
-                                        toy.gradients, toy.aggregate)
+    kind, arrays, samples, trainable = local_steps(MODEL, {"lr": LR}, X, Y, steps, "BATCH",
+                                                   toy.gradients, toy.aggregate)
     gW, gb = _grad(*MODEL, X[:8], Y[:8])
-    assert kind == GRADIENTS and samples == 8
+    assert kind == GRADIENTS and samples == 8 and trainable == 2
     np.testing.assert_allclose(arrays[0], gW, rtol=1e-12)
     np.testing.assert_allclose(arrays[1], gb, rtol=1e-12)
 
@@ -41,8 +41,8 @@ def test_batch_frequency_pushes_the_gradients_of_the_first_batch_only() -> None:
                          ids=["contiguous", "gathered"])
 def test_local_updates_push_the_delta_of_sequential_steps(rows: list) -> None:
     steps = Steps(rows, list(range(len(rows))))
-    kind, arrays, samples = local_steps(MODEL, {"lr": LR}, X, Y, steps, "EPOCH",
-                                        toy.gradients, toy.aggregate)
+    kind, arrays, samples, trainable = local_steps(MODEL, {"lr": LR}, X, Y, steps, "EPOCH",
+                                                   toy.gradients, toy.aggregate)
     W, b = MODEL[0].copy(), MODEL[1].copy()
     for r in rows:
         gW, gb = _grad(W, b, X[r], Y[r])
@@ -70,3 +70,17 @@ def test_a_wrong_gradient_shape_names_the_function() -> None:
     with pytest.raises(Exception, match="my_upd"):
         local_steps(MODEL, {}, X, Y, steps, "BATCH", toy.wrong_shape_gradients, toy.aggregate,
                     ("my_upd", "my_agg"))
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.5, 3.0])
+def test_fedprox_adds_the_proximal_gradient_of_each_local_step(mu: float) -> None:
+    rows = [slice(0, 8), slice(8, 16), slice(16, 20)]
+    steps = Steps(rows, [0, 1, 2])
+    kind, arrays, _, _ = local_steps(MODEL, {"lr": LR}, X, Y, steps, "EPOCH", toy.gradients,
+                                     toy.aggregate, prox_mu=mu)
+    W, b = MODEL[0].copy(), MODEL[1].copy()
+    for r in rows:  # minimizes loss + mu/2 ||w - w_global||^2 by SGD (Li et al. 2020, eq. 2)
+        gW, gb = _grad(W, b, X[r], Y[r])
+        W, b = W - LR * (gW + mu * (W - MODEL[0])), b - LR * (gb + mu * (b - MODEL[1]))
+    np.testing.assert_allclose(arrays[0], W - MODEL[0], rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(arrays[1], b - MODEL[1], rtol=1e-12, atol=1e-15)
