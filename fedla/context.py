@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from fedla import ops
+from fedla import notebook_display, ops
 from fedla.executors import Executor, GrpcExecutor, InProcessExecutor
 from fedla.file_reads import read_error, read_options
 from fedla.local_workers import LocalWorkerPool
@@ -430,6 +430,31 @@ class Context:
             self.executor.close()
             if self._pool is not None:
                 self._pool.close()
+
+    def __repr__(self) -> str:
+        state = "open" if not self._closed else "closed"
+        return f"Context(tenant={self.tenant!r}, workers={self.workers!r}, {state})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the tenant and each worker with its state and traffic so far."""
+        stats = self.executor.stats()
+        return notebook_display.context_html(
+            self.tenant, not self._closed,
+            [(site, self._worker_state(site), stats.get(site, {})) for site in self.workers],
+        )
+
+    def _worker_state(self, site: str) -> str:
+        """What this Context knows of a worker without asking it (no call is made)."""
+        if self._closed:
+            return "released"
+        if isinstance(self.executor, InProcessExecutor):
+            return "in-process site"
+        if self._pool is not None and site in self._pool.addresses:
+            process = self._pool.processes[self._pool.addresses.index(site)]
+            code = process.poll()
+            return (f"local process {process.pid}, running" if code is None
+                    else f"local process {process.pid}, exited with code {code}")
+        return "remote, connected" if SiteId(site) in self._used else "remote, not called yet"
 
     def __enter__(self) -> Context:
         return self

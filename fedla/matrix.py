@@ -17,7 +17,7 @@ from uuid import uuid4
 import numpy as np
 import scipy.sparse as sp
 
-from fedla import numpy_protocol, ops
+from fedla import notebook_display, numpy_protocol, ops
 from fedla.plan import Node, Partitioning
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.lineage import lineage_key
@@ -161,6 +161,10 @@ class Matrix:
         if func is np.ndim:
             return args[0].ndim
         raise numpy_protocol.unsupported(name)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: shape, dtype, partitioning, operation and sites; never the data."""
+        return notebook_display.matrix_html(self.node)
 
     def __float__(self) -> float:
         return float(self.compute())
