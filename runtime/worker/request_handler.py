@@ -77,6 +77,10 @@ from fedla.runtime.worker.variables import (
 _LOGGER = logging.getLogger(__name__)
 
 DEFAULT_ALLOWED_MODULES = ("fedla.algorithms",)
+
+REFUSALS = (AccessDeniedError, ResourceLimitError)
+"""Errors that mean the worker refused a request (logged at INFO; an operator wants to see
+them without DEBUG's line per request)."""
 """Packages whose registered functions (``fedla.runtime.udf_registry``) EXEC_UDF may call unless
 the operator allows more."""
 
@@ -209,6 +213,8 @@ class RequestHandler:
             _LOGGER.debug("tenant %s: %s", principal.tenant, label)
             return self._execute(scope, request, held)
         except FedlaError as exc:
+            if isinstance(exc, REFUSALS):
+                _LOGGER.info("tenant %s: refused %s: %s", principal.tenant, label, exc)
             return type(exc)(f"{label}: {exc}")
         except MemoryError:
             _LOGGER.warning("tenant %s: %s ran out of memory", principal.tenant, label)
