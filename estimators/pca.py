@@ -49,7 +49,7 @@ class PCA(SparseInput, TransformerMixin, BaseEstimator):
     >>> from fedla.estimators import PCA
     >>> X = np.random.default_rng(0).normal(size=(100, 3)) * [5.0, 1.0, 0.1]
     >>> np.round(np.abs(PCA(n_components=1, scale=False).fit(X).components_), 2)
-    array([[1.  , 0.02, 0.  ]])
+    array([[1., 0., 0.]])
     """
 
     _parameter_constraints: dict = {
