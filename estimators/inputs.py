@@ -64,6 +64,7 @@ def features_and_target(
             f"{type(estimator).__name__} requires y to be passed, but the target y is None."
         )
     X = features(estimator, X if isinstance(X, fl.Matrix) else fl.matrix(X), reset=True)
+    y = y if isinstance(y, fl.Matrix) else np.asarray(y)
     if y.shape[0] != X.shape[0]:
         raise ValueError(
             f"Found input variables with inconsistent numbers of samples: "
