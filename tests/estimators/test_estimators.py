@@ -156,3 +156,21 @@ def test_predicting_on_a_matrix_with_the_wrong_width_fails() -> None:
     model = LinearRegression().fit(X_REG, Y_REG)
     with pytest.raises(ValueError, match="X has 2 features, but LinearRegression is expecting 5"):
         model.predict(fl.matrix(X_REG[:, :2]))
+
+
+def test_labels_come_back_as_given_on_arrays_and_on_matrices() -> None:
+    X = StandardScaler().fit_transform(X_IRIS)
+    reference = linear_model.LogisticRegression(C=np.inf, tol=1e-12, max_iter=10_000).fit(
+        X, Y_IRIS).predict(X)
+    labels = np.array([-5.0, 2.0, 7.0])
+    model = LogisticRegression(reg=0.0, tol=1e-12, max_iter=200).fit(fl.matrix(X),
+                                                                      list(labels[Y_IRIS]))
+    lazy = model.predict(fl.matrix(X))  # numeric labels: mapped where the rows live
+    np.testing.assert_array_equal(lazy.compute().ravel(), labels[reference])
+    words = np.array(["setosa", "versicolor", "virginica"])
+    svc = LinearSVC().fit(fl.matrix(X), np.where(Y_IRIS == 0, 3.0, 9.0))
+    np.testing.assert_array_equal(np.unique(svc.predict(fl.matrix(X)).compute()), [3.0, 9.0])
+    text = LogisticRegression().fit(X, words[Y_IRIS])
+    assert list(text.predict(X[:1])) == ["setosa"]
+    with pytest.raises(TypeError, match="needs numeric class labels.*predict on an array"):
+        text.predict(fl.matrix(X))
