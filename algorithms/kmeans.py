@@ -13,7 +13,9 @@ Minimizes the within-cluster sum of squares ``WCSS = sum_i min_j ||x_i - c_j||^2
 * A run ends when WCSS improves by less than ``eps * WCSS`` (success), at ``max_iter``
   (incomplete), or when a centroid loses all its rows (failed). The successful run with the
   lowest WCSS wins, as in SystemDS (the first one, among runs within 1e-9 of it: summation order
-  must not pick between runs that found the same clusters).
+  must not pick between runs that found the same clusters). When no run succeeded, the
+  incomplete run with the lowest WCSS is returned with a ``ConvergenceWarning`` (SystemDS returns
+  zeros there).
 
 The initialization sample (at most ``runs * k * avg_sample_size_per_centroid`` rows, fewer
 where the runs' samples overlap) is the only raw data that leaves the sites; the n x k distance
@@ -35,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import fedla as fl
-from fedla.algorithms.convergence import Progress, report
+from fedla.algorithms.convergence import Progress, report, warn_not_converged
 from fedla.algorithms.validation import Interval, as_matrix, returned_like, validate_params
 
 _CONSTRAINTS = {
@@ -86,7 +88,12 @@ def kmeans(
     Raises
     ------
     InvalidArgumentError
-        If ``n_samples < k``, or no run converged within ``max_iter`` without losing a centroid.
+        If ``n_samples < k``, or every run lost a centroid.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If no run converged within ``max_iter``; the best unfinished run is returned.
 
     Examples
     --------
@@ -135,19 +142,27 @@ def kmeans(
                     C[r] = S / counts[:, None]
             progress.step(active=int(np.sum(term_code == 0)), best_wcss=float(np.min(wcss)))
 
-    # STEP 3: the successful run with the lowest WCSS, and the assignments
+    # STEP 3: the successful run with the lowest WCSS (else the best run that ran out of
+    # iterations, with a warning), and the assignments
     successful = np.flatnonzero(term_code == SUCCESS)
-    report("kmeans", f"{successful.size} successful, {np.sum(term_code == INCOMPLETE)} "
-           f"incomplete, {np.sum(term_code == FAILED)} failed runs; WCSS {wcss}", verbose)
-    if not successful.size:
+    incomplete = np.flatnonzero(term_code == INCOMPLETE)
+    report("kmeans", f"{successful.size} successful, {incomplete.size} incomplete, "
+           f"{np.sum(term_code == FAILED)} failed runs; WCSS {wcss}", verbose)
+    candidates = successful if successful.size else incomplete
+    if not candidates.size:
         raise fl.InvalidArgumentError(
-            f"kmeans: none of the {runs} runs converged without losing a centroid. Try "
-            "increasing max_iter and/or runs."
+            f"kmeans: every one of the {runs} runs lost a centroid (a cluster without rows). "
+            "Try a smaller k, or more runs."
+        )
+    if not successful.size:
+        warn_not_converged(
+            "kmeans", max_iter, f"None of the {runs} runs converged, so the best of the "
+            "unfinished runs is returned. Try increasing max_iter, or eps."
         )
     # the first run within rounding of the lowest WCSS: runs that found the same clusters in
     # another order differ only in the last bits, which the summation order may flip
-    best_wcss = np.min(wcss[successful])
-    best = successful[np.flatnonzero(wcss[successful] <= best_wcss * (1 + 1e-9))[0]]
+    best_wcss = np.min(wcss[candidates])
+    best = candidates[np.flatnonzero(wcss[candidates] <= best_wcss * (1 + 1e-9))[0]]
     return C[best], returned_like(_nearest(X, C[best]), was_array)
 
 

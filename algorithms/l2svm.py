@@ -23,13 +23,14 @@ O. Chapelle, "Training a Support Vector Machine in the Primal", Neural Computati
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 
 import fedla as fl
-from fedla.algorithms.convergence import Progress, warn_not_converged
+from fedla.algorithms.convergence import ConvergenceWarning, Progress, warn_not_converged
 from fedla.algorithms.design_matrix import DesignMatrix
 from fedla.algorithms.validation import (
     Interval,
@@ -39,6 +40,9 @@ from fedla.algorithms.validation import (
     returned_like,
     validate_params,
 )
+
+STALL_GAP = 0.1
+"""A stop with a duality gap above this fraction of the objective is reported as stalled."""
 
 _CONSTRAINTS = {
     "intercept": [bool],
@@ -80,6 +84,13 @@ def l2svm(
     -------
     w : ndarray of shape (n_features + intercept, 1)
         Weights; the bias is the last entry when ``intercept``.
+
+    Warns
+    -----
+    ConvergenceWarning
+        If ``maxi`` iterations end before the stopping test holds, or if the method stopped
+        with a duality gap above ``STALL_GAP`` times the objective (a stalled search, typical
+        of unscaled features; the gap is evaluated at ``alpha = max(0, 1 - y Zw)``).
 
     Examples
     --------
@@ -131,7 +142,7 @@ def l2svm(
             # STEP 4: update w; objective and gradient at the new w
             w = w + step_sz * s
             out = fl.maximum(1 - Y * Z.dot(w), 0)
-            grad, (sq_out,) = Z.tdot(out * Y, (out * out).sum())
+            grad, (sq_out, sum_out) = Z.tdot(out * Y, (out * out).sum(), out.sum())
             obj = 0.5 * float(sq_out) + reg / 2 * float(np.sum(w * w))
             g_new = grad - reg * w
             progress.step(obj=obj, line_search_steps=inner)
@@ -146,6 +157,15 @@ def l2svm(
             iteration += 1
     if not converged:
         warn_not_converged("l2svm", maxi, "Try increasing maxi, or epsilon.")
+    elif reg > 0 and (gap := obj - _dual(sq_out, sum_out, grad, reg)) > STALL_GAP * obj:
+        warnings.warn(
+            f"l2svm stalled after {iteration} iterations: its steps gained less than epsilon "
+            f"times the objective ({obj:.6g}), yet the duality gap {gap:.6g} says the optimum "
+            "may be far lower. This happens on badly scaled features. Try standardizing the "
+            "columns of X (e.g. sklearn's StandardScaler), or a smaller epsilon.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     return w
 
 
@@ -172,6 +192,16 @@ def l2svm_predict(X: Any, w: Any) -> tuple[Any, Any]:
     YRaw = X @ w[:m] + (w[m, 0] if w.shape[0] > m else 0.0)
     Y = fl.where(YRaw > 0, 1.0, -1.0)
     return returned_like(YRaw, was_array), returned_like(Y, was_array)
+
+
+def _dual(sq_out: Any, sum_out: Any, grad: np.ndarray, reg: float) -> float:
+    """The dual objective at ``alpha = xi(w)``, a lower bound of the optimal primal objective.
+
+    The dual of the squared-hinge SVM is ``max_{alpha >= 0} sum(alpha) - 1/2 ||alpha||^2 -
+    1/(2 reg) ||Z'(alpha * y)||^2``; at the optimum ``alpha = xi = max(0, 1 - y Zw)``, so
+    evaluating it there costs nothing more than the gradient already computed.
+    """
+    return float(sum_out) - 0.5 * float(sq_out) - 0.5 / reg * float(np.sum(grad * grad))
 
 
 def _plus_minus_one(y: fl.Matrix) -> fl.Matrix:

@@ -27,10 +27,12 @@ Linear Systems", J. Res. Nat. Bur. Standards 49(6), 1952.
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
+from scipy.linalg import LinAlgWarning
 
 import fedla as fl
 from fedla.algorithms.convergence import Progress, report, warn_not_converged
@@ -85,6 +87,14 @@ def lm(
     B : ndarray of shape (n_features + (icpt > 0), 1)
         Coefficients; with an intercept it is the last entry.
 
+    Warns
+    -----
+    LinAlgWarning
+        If the design matrix (with its intercept column) is singular: the least-squares fit is
+        then not unique, and ``reg`` picks one (``lmDS``).
+    ConvergenceWarning
+        If CG ends at ``maxi`` iterations before reaching ``tol`` (``lmCG``).
+
     Notes
     -----
     ``n_features <= 1024`` uses ``lmDS`` (``tol`` and ``maxi`` are ignored), else ``lmCG``.
@@ -93,7 +103,7 @@ def lm(
     --------
     >>> import numpy as np
     >>> from fedla.algorithms import lm
-    >>> X = np.arange(8.0).reshape(4, 2); y = X @ [[1.0], [2.0]] + 3
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [2.0, 1.0]]); y = X @ [[1.0], [2.0]] + 3
     >>> np.round(lm(X, y, icpt=1, reg=0.0), 6).ravel()
     array([1., 2., 3.])
     """
@@ -118,6 +128,7 @@ def lmDS(  # noqa: N802 - SystemDS's name
 
     # STEP 1: A = Z'Z + diag(lambda), b = Z'y (aggregated over the sites)
     A, b = Z.gram(y)
+    _warn_if_singular("lmDS", A, reg)
     A = A + np.diag(lam)
 
     # STEP 2: solve, and map the coefficients back to the space of X
@@ -209,6 +220,23 @@ def _lambda(Z: DesignMatrix, reg: float) -> np.ndarray:
     if Z.icpt:
         lam[-1] = 0.0
     return lam
+
+
+def _warn_if_singular(algorithm: str, ZtZ: np.ndarray, reg: float) -> None:
+    """Warn when ``Z'Z`` is numerically rank deficient: the least-squares fit is not unique.
+
+    The rank uses numpy's default tolerance (largest eigenvalue times ``ncol * eps``), which is
+    the rounding error of a computed Gram matrix.
+    """
+    rank = int(np.linalg.matrix_rank(ZtZ, hermitian=True))
+    if rank < ZtZ.shape[0]:
+        warnings.warn(
+            f"{algorithm}: the design matrix is singular (rank {rank} < {ZtZ.shape[0]} "
+            f"columns, counting an intercept), so the coefficients are not unique; reg={reg!r} "
+            "picks one of the fits. Drop linearly dependent columns, or increase reg.",
+            LinAlgWarning,
+            stacklevel=3,
+        )
 
 
 def _report_fit(algorithm: str, Z: DesignMatrix, y: fl.Matrix, beta: np.ndarray) -> None:

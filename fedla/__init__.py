@@ -3,10 +3,14 @@
 A ``Matrix`` is a lazy handle over data that may live at remote worker daemons; operations build
 a plan that runs where the data is, and only aggregates come back.
 
+>>> import numpy as np
 >>> import fedla as fl
->>> ctx = fl.Context(local_workers=3)                 # loopback workers, no configuration
->>> X = ctx.scatter(data)                              # or ctx.federated(["host:port/X1.csv", ...])
->>> G = (X.T @ X).compute()                            # numpy array; X's blocks never move
+>>> data = np.arange(12.0).reshape(4, 3)
+>>> with fl.Context(local_workers=2) as ctx:           # loopback workers, no configuration
+...     X = ctx.scatter(data)                          # or ctx.federated(["host:port/X1.csv", ...])
+...     G = (X.T @ X).compute()                        # numpy array; X's blocks never move
+>>> bool(np.allclose(G, data.T @ data))
+True
 """
 
 from fedla.context import Context

@@ -1,6 +1,7 @@
 """The ``fedla`` command line: ``fedla worker`` runs a worker daemon, ``fedla demo`` a tour.
 
-``fedla token add`` and ``fedla certs`` make the credentials a worker checks.
+``fedla status`` shows workers' state, ``fedla token add`` and ``fedla certs`` make the
+credentials a worker checks. Global options (``--log-level``) go before or after the subcommand.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 from fedla.runtime.errors import FedlaError
@@ -19,6 +21,8 @@ from fedla.runtime.worker.request_handler import (
     WorkerConfig,
 )
 
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
 _UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 
 
@@ -26,12 +30,20 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``fedla`` console script."""
     parser = argparse.ArgumentParser(prog="fedla", description=__doc__)
     parser.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="logging level (DEBUG logs every request at a worker)",
+        "--log-level", default="INFO", choices=LOG_LEVELS,
+        help="logging level (DEBUG logs every request at a worker); also accepted after the "
+        "subcommand",
     )
+    parser.add_argument("--version", action="version", version=f"fedla {version('fedla')}")
+    # the global options again, for every subcommand: `fedla worker ... --log-level DEBUG`;
+    # SUPPRESS keeps a value given before the subcommand when none is given after it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=LOG_LEVELS,
+                        help="logging level (as before the subcommand)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    worker = commands.add_parser("worker", help="run a worker daemon at a data site")
+    worker = commands.add_parser("worker", parents=[common],
+                                 help="run a worker daemon at a data site")
     worker.add_argument("--port", type=int, default=8001, help="port to listen on (0 = any free)")
     worker.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     worker.add_argument("--data-dir", help="directory READ may load files from (required)")
@@ -78,25 +90,33 @@ def main(argv: list[str] | None = None) -> int:
         "name is the caller's tenant",
     )
     worker.add_argument(
+        "--parent-pid", type=int, default=None, metavar="PID",
+        help="stop when process PID, this worker's parent, is gone (local workers of a "
+        "Context pass their coordinator's pid, so they never outlive it)",
+    )
+    worker.add_argument(
         "--insecure", action="store_true",
         help="allow serving a non-loopback --host without --token-file or --tls-client-ca: "
         "anyone who reaches the port can then act as any tenant",
     )
 
-    status = commands.add_parser("status", help="show a worker's tenants, memory and caches")
-    status.add_argument("address", metavar="HOST:PORT", help="the worker to ask")
+    status = commands.add_parser("status", parents=[common],
+                                 help="show workers' tenants, memory and caches")
+    status.add_argument("addresses", nargs="+", metavar="HOST:PORT", help="the workers to ask")
     _add_client_credentials(status)
 
-    token = commands.add_parser("token", help="manage a worker's token file")
+    token = commands.add_parser("token", parents=[common], help="manage a worker's token file")
     token_commands = token.add_subparsers(dest="token_command", required=True)
     token_add = token_commands.add_parser(
-        "add", help="make a random token for a tenant, print it once, store its hash"
+        "add", parents=[common],
+        help="make a random token for a tenant, print it once, store its hash",
     )
     token_add.add_argument("name", help="the tenant name the token authenticates")
     token_add.add_argument("--file", required=True, help="token file to append to")
 
     certs = commands.add_parser(
-        "certs", help="make a development CA, a server and a client certificate (PEM)"
+        "certs", parents=[common],
+        help="make a development CA, a server and a client certificate (PEM)",
     )
     certs.add_argument("directory", metavar="DIR", help="where to write the files")
     certs.add_argument(
@@ -108,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         help="common name of the client certificate, i.e. its tenant (default fedla-client)",
     )
 
-    demo = commands.add_parser("demo", help="start loopback workers and run a federated example")
+    demo = commands.add_parser("demo", parents=[common],
+                               help="start loopback workers and run a federated example")
     demo.add_argument("--workers", type=int, default=3, help="number of loopback workers")
     demo.add_argument("--rows", type=int, default=300_000, help="rows of the demo matrix")
 
@@ -126,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
         tls = None
         if args.tls_ca or args.tls_cert or args.tls_key:
             tls = ClientTls(args.tls_ca, args.tls_cert, args.tls_key)
-        return print_status(args.address, token=args.token or os.environ.get("FEDLA_TOKEN"),
-                            tls=tls)
+        token = args.token or os.environ.get("FEDLA_TOKEN")
+        return max(print_status(address, token=token, tls=tls) for address in args.addresses)
     if args.command == "token":
         from fedla.runtime.worker.auth import add_token
 
@@ -193,7 +214,7 @@ def _run_worker(parser: argparse.ArgumentParser, args: argparse.Namespace) -> in
         config.cache_bytes = args.cache_mem
     try:
         serve(config, host=args.host, port=args.port, authenticator=authenticator, tls=tls,
-              insecure=args.insecure)
+              insecure=args.insecure, parent_pid=args.parent_pid)
     except (OSError, ImportError, FedlaError) as exc:  # bad data dir, port in use, no
         parser.error(str(exc))  # credentials, --allow-module typo
     return 0

@@ -15,8 +15,9 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
-from fedla import ops
+from fedla import notebook_display, ops
 from fedla.executors import Executor, GrpcExecutor, InProcessExecutor
+from fedla.file_reads import read_error, read_options
 from fedla.local_workers import LocalWorkerPool
 from fedla.lowering import KEPT_PREFIX, RealignmentKey
 from fedla.matrix import Matrix, matrix
@@ -165,16 +166,41 @@ class Context:
         addresses: Sequence[str] | None = None,
         ranges: Sequence[Range] | None = None,
         format: str = "",
-        options: dict[str, str] | None = None,
+        options: dict[str, str | bool | int] | None = None,
         axis: int = 0,
     ) -> Matrix:
         """A federated matrix over files at sites, each given as ``"site/path"``.
 
-        ``site`` is a worker's ``host:port`` (or an in-process site's name). Without ``ranges``
-        the files are stacked by rows (``axis=0``) or columns (``axis=1``) in the given order,
-        their shapes taken from the files. With ``ranges`` (SystemDS style:
-        ``((row_begin, col_begin), (row_end, col_end))`` per file, end exclusive) the ranges must
-        tile the matrix by rows or by columns and match each file's shape.
+        Parameters
+        ----------
+        paths : sequence of str
+            ``"host:port/path"`` per file (or an in-process site's name instead of
+            ``host:port``); the path is relative to the worker's ``--data-dir``.
+        addresses : sequence of str, optional
+            The same, SystemDS's name for it (use one of ``paths`` and ``addresses``).
+        ranges : sequence of ((int, int), (int, int)), optional
+            SystemDS style ``((row_begin, col_begin), (row_end, col_end))`` per file, end
+            exclusive; they must tile the matrix by rows or by columns and match each file's
+            shape. Without them the files are stacked along ``axis`` in the given order.
+        format : str, default ""
+            ``csv``, ``npy``, ``mtx`` or ``parquet``; empty: from the file name's extension.
+        options : dict, optional
+            csv options: ``header`` (bool, default False: the first row is data) and
+            ``delimiter`` (one character, default ``","``).
+        axis : {0, 1}, default 0
+            Stack the files by rows (0) or columns (1) when no ``ranges`` are given.
+
+        Returns
+        -------
+        Matrix
+            A lazy matrix whose blocks stay at the sites.
+
+        Raises
+        ------
+        DataFileNotFoundError, InvalidArgumentError, AccessDeniedError
+            When a READ fails; the message names the site and the file (``READ of 'X.csv' at
+            site 10.0.0.5:8001 failed: ...``). A csv whose first row is text above numbers
+            says so and suggests ``options={"header": True}``.
         """
         self.ensure_open()
         locations = list(addresses if addresses is not None else paths or [])
@@ -189,10 +215,14 @@ class Context:
                 raise InvalidArgumentError(
                     f"federated location {location!r} must look like 'host:port/path/in/data_dir'"
                 )
-            var = lineage_key("read", site, path, format, sorted((options or {}).items()))
-            reads.append((SiteId(site), Read(var, path, format, dict(options or {}))))
+            spelled = read_options(options)
+            var = lineage_key("read", site, path, format, sorted(spelled.items()))
+            reads.append((SiteId(site), Read(var, path, format, spelled)))
         names = [(site, request.var) for site, request in reads]
-        metas = self._send_held(names, [(site, request) for site, request in reads])
+        try:
+            metas = self._send_held(names, [(site, request) for site, request in reads])
+        except FedlaError as error:
+            raise read_error(error, reads) from error
         try:
             shapes = [meta.shape for meta in metas]
             if ranges is None:
@@ -415,6 +445,31 @@ class Context:
             self.executor.close()
             if self._pool is not None:
                 self._pool.close()
+
+    def __repr__(self) -> str:
+        state = "open" if not self._closed else "closed"
+        return f"Context(tenant={self.tenant!r}, workers={self.workers!r}, {state})"
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the tenant and each worker with its state and traffic so far."""
+        stats = self.executor.stats()
+        return notebook_display.context_html(
+            self.tenant, not self._closed,
+            [(site, self._worker_state(site), stats.get(site, {})) for site in self.workers],
+        )
+
+    def _worker_state(self, site: str) -> str:
+        """What this Context knows of a worker without asking it (no call is made)."""
+        if self._closed:
+            return "released"
+        if isinstance(self.executor, InProcessExecutor):
+            return "in-process site"
+        if self._pool is not None and site in self._pool.addresses:
+            process = self._pool.processes[self._pool.addresses.index(site)]
+            code = process.poll()
+            return (f"local process {process.pid}, running" if code is None
+                    else f"local process {process.pid}, exited with code {code}")
+        return "remote, connected" if SiteId(site) in self._used else "remote, not called yet"
 
     def __enter__(self) -> Context:
         return self

@@ -58,7 +58,7 @@ class LocalWorkerPool:
     ) -> None:
         command = [
             sys.executable, "-m", "fedla", "--log-level", log_level, "worker",
-            "--port", "0", "--data-dir", str(self.data_dir),
+            "--port", "0", "--data-dir", str(self.data_dir), "--parent-pid", str(os.getpid()),
         ]
         for module in allow_modules:
             command += ["--allow-module", module]

@@ -9,6 +9,7 @@ scalars.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
@@ -16,7 +17,7 @@ from uuid import uuid4
 import numpy as np
 import scipy.sparse as sp
 
-from fedla import ops
+from fedla import notebook_display, numpy_protocol, ops
 from fedla.plan import Node, Partitioning
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.lineage import lineage_key
@@ -35,7 +36,6 @@ class Matrix:
     get a numpy/scipy result with ``.compute()``.
     """
 
-    __array_ufunc__ = None  # numpy defers to our reflected operators (ndarray @ Matrix)
     __hash__ = None  # type: ignore[assignment]  # == builds a comparison, not a bool
 
     def __init__(self, node: Node, context: Context | None = None) -> None:
@@ -99,6 +99,72 @@ class Matrix:
             f"Matrix(shape={self.shape}, dtype={self.dtype}, "
             f"partitioning={self.partitioning.value}, op={self.node.op!r})"
         )
+
+    # ----- numpy protocols (tables in fedla.numpy_protocol)
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """Compute the value as a dense ndarray (``np.asarray(X)``).
+
+        The plan's privacy checks apply as for ``compute()``: values a site's privacy level
+        keeps there raise ``AccessDeniedError``, before any work.
+        """
+        if sys._getframe(1).f_globals.get("__name__", "").startswith("scipy.sparse"):
+            # scipy.sparse's operators call np.asanyarray on any operand before Python may try
+            # the reflected one; numpy's "not an array" answer (a 0-d object array) makes them
+            # return NotImplemented, so `csr @ X` reaches Matrix.__rmatmul__ and stays lazy.
+            opaque = np.empty((), dtype=object)
+            opaque[()] = self
+            return opaque
+        if copy is False:
+            raise ValueError(
+                "np.asarray(X, copy=False) cannot return a fedla Matrix without a copy: its "
+                "values are computed (and fetched) into a new array. Use copy=None."
+            )
+        value = self.compute()
+        value = value.toarray() if sp.issparse(value) else value
+        return np.asarray(value, dtype=dtype)
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """Build a lazy matrix for the numpy ufuncs fedla supports (``np.exp(X)``, ``A + X``)."""
+        if method != "__call__" or kwargs:
+            raise numpy_protocol.unsupported(f"{ufunc.__name__}.{method}" if method != "__call__"
+                                             else f"{ufunc.__name__} with {sorted(kwargs)}")
+        if ufunc is np.matmul:
+            return matmul(*inputs)
+        if ufunc in numpy_protocol.BINARY_UFUNCS:
+            return _binary(numpy_protocol.BINARY_UFUNCS[ufunc], *inputs)
+        if ufunc in numpy_protocol.UNARY_UFUNCS:
+            return unary(numpy_protocol.UNARY_UFUNCS[ufunc], *inputs)
+        if getattr(ufunc, "__name__", "") == "expit":  # scipy.special.expit
+            return unary("sigmoid", *inputs)
+        raise numpy_protocol.unsupported(ufunc.__name__)
+
+    def __array_function__(
+        self, func: Any, types: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Build a lazy matrix for the numpy functions fedla supports (``np.mean(X, axis=0)``)."""
+        name = func.__name__
+        if func in numpy_protocol.REDUCTIONS and isinstance(args[0], Matrix) and len(args) <= 2:
+            reduction = getattr(args[0], numpy_protocol.REDUCTIONS[func])
+            return reduction(*args[1:], **kwargs)
+        if func is np.transpose and len(args) == 1 and not kwargs:
+            return as_matrix(args[0]).T
+        if func in (np.hstack, np.vstack, np.concatenate) and len(args) == 1:
+            axis = {np.hstack: 1, np.vstack: 0}.get(func, kwargs.pop("axis", 0))
+            if not kwargs and axis in (0, 1):
+                return (vstack if axis == 0 else hstack)(list(args[0]))
+        if func is np.where and len(args) == 3 and not kwargs:
+            return where(*args)
+        if func in (np.dot, np.matmul) and len(args) == 2 and not kwargs:
+            return matmul(*args)
+        if func is np.shape:
+            return args[0].shape
+        if func is np.ndim:
+            return args[0].ndim
+        raise numpy_protocol.unsupported(name)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: shape, dtype, partitioning, operation and sites; never the data."""
+        return notebook_display.matrix_html(self.node)
 
     def __float__(self) -> float:
         return float(self.compute())

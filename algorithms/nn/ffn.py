@@ -13,9 +13,14 @@ Hyperparameters (a dict): ``optimizer`` (``"sgd"``, ``"sgd_momentum"``, ``"sgd_n
 
 Examples
 --------
+>>> import numpy as np
 >>> from fedla.algorithms.nn import ffn
->>> model = ffn.ffn_train(X, Y, hidden=(128,), epochs=20, hyperparams={"lr": 1e-3}, seed=0)
->>> accuracy = (ffn.predict(model, X_test).argmax(axis=1) == y_test).mean()
+>>> from fedla.algorithms.nn.labels import one_hot
+>>> X = np.random.default_rng(0).normal(size=(400, 4)); y = (X[:, 0] > 0).astype(int)
+>>> model = ffn.ffn_train(X, one_hot(y), hidden=(16,), epochs=10, batchsize=32,
+...                       hyperparams={"lr": 1e-2}, seed=0, k=1)
+>>> float((ffn.predict(model, X).argmax(axis=1) == y).mean()) > 0.95
+True
 """
 
 from __future__ import annotations

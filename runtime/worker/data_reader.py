@@ -186,7 +186,29 @@ def _read_csv(source: Any, path: Path, options: dict[str, str]) -> np.ndarray:
         read_options=pacsv.ReadOptions(autogenerate_column_names=not header),
         parse_options=pacsv.ParseOptions(delimiter=delimiter),
     )
+    if not header and _first_row_is_a_header(table):
+        first_row = [table.column(j)[0].as_py() for j in range(min(table.num_columns, 5))]
+        raise InvalidArgumentError(
+            f"the first row of {path.name!r} holds text ({', '.join(map(str, first_row))}"
+            f"{', ...' if table.num_columns > 5 else ''}) above numbers; if it is a header, "
+            "read the file with options={'header': True}"
+        )
     return _numeric_table(table, path)
+
+
+def _first_row_is_a_header(table: Any) -> bool:
+    """Whether the text columns of a csv read without a header hold numbers below row one."""
+    import pyarrow as pa
+
+    text_columns = [column for column in table.columns if pa.types.is_string(column.type)]
+    if not text_columns or table.num_rows < 2:
+        return False
+    try:
+        for column in text_columns:
+            column.slice(1).cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
 
 
 def _csv_source(source: Any) -> Any:

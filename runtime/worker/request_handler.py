@@ -86,6 +86,10 @@ DEFAULT_ALLOWED_MODULES = ("fedla.algorithms", "fedla.runtime.paramserv.site_tra
 the operator allows more: the models' gradient functions and the site side of federated
 training, which calls them."""
 
+REFUSALS = (AccessDeniedError, ResourceLimitError)
+"""Errors that mean the worker refused a request (logged at INFO; an operator wants to see
+them without DEBUG's line per request)."""
+
 DEFAULT_TENANT_TIMEOUT_SECONDS = 24 * 3600.0
 """A tenant idle this long loses its scope (``fedla worker --tenant-timeout``)."""
 
@@ -215,6 +219,8 @@ class RequestHandler:
             _LOGGER.debug("tenant %s: %s", principal.tenant, label)
             return self._execute(scope, request, held)
         except FedlaError as exc:
+            if isinstance(exc, REFUSALS):
+                _LOGGER.info("tenant %s: refused %s: %s", principal.tenant, label, exc)
             return type(exc)(f"{label}: {exc}")
         except MemoryError:
             _LOGGER.warning("tenant %s: %s ran out of memory", principal.tenant, label)

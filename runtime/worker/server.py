@@ -16,6 +16,7 @@ import grpc
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.protocol.framing import GRPC_OPTIONS
 from fedla.runtime.worker.auth import Authenticator
+from fedla.runtime.worker.parent_watch import watch_parent
 from fedla.runtime.worker.request_handler import RequestHandler, WorkerConfig
 from fedla.runtime.worker.servicer import WorkerServicer
 
@@ -155,11 +156,13 @@ def serve(
     authenticator: Authenticator | None = None,
     tls: ServerTls | None = None,
     insecure: bool = False,
+    parent_pid: int | None = None,
 ) -> None:
     """Run a worker until SIGTERM or SIGINT, then stop after a grace period.
 
     While running, tenants idle longer than ``config.tenant_timeout`` lose their scopes.
-    Credentials and ``insecure`` are those of ``create_server``.
+    Credentials and ``insecure`` are those of ``create_server``. With ``parent_pid`` the worker
+    also stops when that process, its parent, is gone (``parent_watch``).
     """
     server, bound = create_server(
         config, host, port, authenticator=authenticator, tls=tls, insecure=insecure
@@ -174,6 +177,8 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if parent_pid is not None:
+        watch_parent(parent_pid, lambda: os.kill(os.getpid(), signal.SIGTERM))
     print(f"{LISTENING_PREFIX}{host}:{bound} (data dir {config.data_dir.resolve()})", flush=True)
     while not stopped.wait(0.5):
         for tenant in config.tenants.drop_idle(config.tenant_timeout):

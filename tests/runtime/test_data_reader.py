@@ -254,7 +254,8 @@ def test_read_csv_option_validation(tmp_path, options, match):
     ("text", "options", "match"),
     [
         ("1,x\n2,y\n", {}, "column 'f1' of 'X.csv' has type string; a matrix needs numeric"),
-        ("a,b\n1,2\n", {}, "column 'f0' of 'X.csv' has type string"),  # header not declared
+        ("a,b\n1,2\n", {}, r"the first row of 'X.csv' holds text \(a, b\) above numbers; if "
+         r"it is a header, read the file with options=\{'header': True\}"),  # not declared
         ("id,name\n1,bob\n", {"header": "true"}, "column 'name' of 'X.csv' has type string"),
         ("1,2024-01-01\n", {}, "column 'f1' of 'X.csv' has type"),
         ("1,2\n3,\n", {}, "column 'f1' of 'X.csv' has 1 missing values"),
