@@ -209,11 +209,25 @@ def paramserv(
 
     Examples
     --------
+    FedAvg on scikit-learn's digits split over three loopback sites; the rows stay at the
+    sites and only models and deltas travel:
+
+    >>> import fedla as fl
+    >>> from sklearn.datasets import load_digits
     >>> from fedla.algorithms.nn import ffn
-    >>> model = fl.paramserv(ffn.init(64, 10), X, Y, upd="fedla.algorithms.nn.ffn:gradients",
-    ...                      agg="fedla.algorithms.nn.ffn:aggregate", utype="SSP", staleness=2,
-    ...                      epochs=5, k=2, hyperparams={"optimizer": "adam"}, seed=0)
-    >>> model.history.val_accuracy
+    >>> from fedla.algorithms.nn.labels import one_hot
+    >>> X, y = load_digits(return_X_y=True)
+    >>> with fl.Context(local_workers=3) as ctx:
+    ...     X_fed = ctx.scatter(X / 16)
+    ...     model = fl.paramserv(ffn.init(64, 10, (32,), seed=0), X_fed,
+    ...                          ctx.scatter(one_hot(y), like=X_fed), upd=ffn.UPD, agg=ffn.AGG,
+    ...                          freq="NBATCHES", nbatches=4, epochs=5, batchsize=32,
+    ...                          hyperparams={"optimizer": "adam", "lr": 3e-3}, seed=0,
+    ...                          progress=False)
+    >>> bool((ffn.predict(model, X / 16).argmax(axis=1) == y).mean() > 0.8)
+    True
+    >>> model.history  # doctest: +ELLIPSIS
+    History(epochs=5, rounds=25, seconds=..., bytes_up=4.1 MiB, bytes_down=4.1 MiB, seed=0)
     """
     # STEP 1: arguments
     federated = is_federated(features)

@@ -22,6 +22,10 @@ PARAMSERV_PAIRS = [
     "fedla.algorithms.nn.ffn:aggregate",
     "fedla.algorithms.nn.ffn:gradients",
     "fedla.runtime.paramserv.site_training:row_order",
+    "fedla.runtime.paramserv.site_training:secagg_keys",
+    "fedla.runtime.paramserv.site_training:secagg_receive",
+    "fedla.runtime.paramserv.site_training:secagg_reveal",
+    "fedla.runtime.paramserv.site_training:secagg_share",
     "fedla.runtime.paramserv.site_training:train",
 ]
 
