@@ -25,9 +25,12 @@ Both Flower paths run a NumPyClient and FedAvg weighted by samples (``bench/flow
 server side records each round: seconds per round are the time between round starts (taken once
 the round's clients are sampled; the last round runs to the end of its aggregation), bytes per
 round are the serialized parameters (numpy ``.npy`` bytes) sent to the 3 clients plus those they
-return, without gRPC/protobuf framing. Final accuracy is training accuracy on all rows. The ratio
-column divides a path's median seconds per round by the faster Flower path's. The fedla row reads
-"n/a" when FEDERATED paramserv is not available in this tree.
+return, without gRPC/protobuf framing; the clients also report their local training seconds (a
+note gives the slowest site's median: the share of a round that no runtime can save). Final
+accuracy is training accuracy on all rows; a note gives each final model's largest difference to
+the gRPC path's. Each Flower site's BLAS gets ``cores // 3`` threads, as each of fedla's local
+workers does. The ratio column divides a path's median seconds per round by the faster Flower
+path's. The fedla row reads "n/a" when FEDERATED paramserv is not available in this tree.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ FLOWER_APP = Path(__file__).resolve().parent / "flower_app"
 N_SITES = 3
 N_FEATURES, N_CLASSES = 50, 2
 BIN = Path(sys.executable).parent
+# as fedla's local workers do: each of the 3 sites' BLAS gets its share of this machine's cores
+SITE_BLAS_THREADS = {variable: str(max(1, (os.cpu_count() or 1) // N_SITES))
+                     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,15 @@ class Case:
 
 @dataclass(frozen=True)
 class Measured:
-    """What one path measured: seconds and bytes (up + down) per round, the final model."""
+    """What one path measured: seconds and bytes (up + down) per round, the final model.
+
+    ``train_seconds``: per round, the local training time of the slowest site (Flower paths).
+    """
 
     round_seconds: list[float]
     round_bytes: list[int]
     model: list[np.ndarray]
+    train_seconds: list[float] | None = None
 
 
 def make_sites(rows: int, directory: Path) -> tuple[np.ndarray, np.ndarray, list[Path]]:
@@ -157,13 +167,15 @@ def read_records(result_file: Path, workdir: Path) -> Measured:
         starts, ends = records["starts"], records["ends"]
         seconds = [*np.diff(starts), ends[-1] - starts[-1]]
         nbytes = records["bytes_down"] + records["bytes_up"]
-        model = [records[f"model_{i}"] for i in range(len(records.files) - 4)]
-    return Measured([float(s) for s in seconds], [int(b) for b in nbytes], model)
+        model = [records[f"model_{i}"]
+                 for i in range(sum(name.startswith("model_") for name in records.files))]
+        train_seconds = [float(s) for s in records["train_seconds"]]
+    return Measured([float(s) for s in seconds], [int(b) for b in nbytes], model, train_seconds)
 
 
 def run_flower_grpc(case: Case, sites: list[Path], rounds: int, workdir: Path) -> Measured:
     """Flower's ``start_server`` + 3 ``start_client`` processes."""
-    env = {**os.environ, "PYTHONPATH": str(FLOWER_APP)}
+    env = {**SITE_BLAS_THREADS, **os.environ, "PYTHONPATH": str(FLOWER_APP)}
     address = f"127.0.0.1:{free_port()}"
     result_file = workdir / "result.npz"
     legacy = [sys.executable, "-m", "flower_fedavg.legacy"]
@@ -189,7 +201,7 @@ def run_flower_deployment(case: Case, sites: list[Path], rounds: int, workdir: P
         f'[superlink]\ndefault = "bench"\n\n[superlink.bench]\n'
         f'address = "127.0.0.1:{link_port}"\ninsecure = true\n')
     # Flower's processes start their own helpers (flower-superexec, flwr-serverapp) by name
-    env = {**os.environ, "FLWR_HOME": str(home),
+    env = {**SITE_BLAS_THREADS, **os.environ, "FLWR_HOME": str(home),
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     result_file = workdir / "result.npz"
     run_config = (f"num-server-rounds={rounds} hidden={case.hidden} n-features={N_FEATURES} "
@@ -254,6 +266,9 @@ def measure(case: Case, X: np.ndarray, Y: np.ndarray, sites: list[Path], rounds:
                             for name, result in measured.items()
                             if result and result.model is not reference)
     notes.append(f"{case.name}: final models, max |difference| to Flower gRPC's: {differences}")
+    training = ", ".join(f"{name} {np.median(result.train_seconds):.4f}"
+                         for name, result in measured.items() if result and result.train_seconds)
+    notes.append(f"{case.name}: median s/round of local training (slowest site): {training}")
     return measured, notes
 
 

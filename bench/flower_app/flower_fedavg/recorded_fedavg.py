@@ -2,10 +2,11 @@
 
 A round starts when the server configures it (``configure_fit``) and ends when its results are
 aggregated (``aggregate_fit``); the bench takes the time between round starts (the last round: to
-its end). Bytes are the serialized parameters (``Parameters.tensors``, numpy's ``.npy`` bytes of
-each array) sent down to every client of the round plus those returned up; gRPC and protobuf
-framing are not counted. After the last round everything is saved to ``result_file`` (``.npz``),
-with the final model, for the bench to read.
+its end). Each round also keeps the local training seconds of its slowest client (the part of a
+round no runtime can save). Bytes are the serialized parameters (``Parameters.tensors``, numpy's
+``.npy`` bytes of each array) sent down to every client of the round plus those returned up; gRPC
+and protobuf framing are not counted. After the last round everything is saved to
+``result_file`` (``.npz``), with the final model, for the bench to read.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class RecordedFedAvg(FedAvg):
         self.ends: list[float] = []
         self.bytes_down: list[int] = []
         self.bytes_up: list[int] = []
+        self.train_seconds: list[float] = []
 
     def configure_fit(self, server_round, parameters, client_manager):
         instructions = super().configure_fit(server_round, parameters, client_manager)
@@ -52,6 +54,8 @@ class RecordedFedAvg(FedAvg):
             raise RuntimeError(f"round {server_round}: {len(failures)} of {N_SITES} clients "
                                f"failed: {failures!r}")
         self.bytes_up.append(sum(parameter_bytes(fit_res.parameters) for _, fit_res in results))
+        self.train_seconds.append(max(float(fit_res.metrics["train_seconds"])
+                                      for _, fit_res in results))
         aggregated, metrics = super().aggregate_fit(server_round, results, failures)
         self.ends.append(time.perf_counter())
         if server_round == self.rounds:
@@ -62,4 +66,5 @@ class RecordedFedAvg(FedAvg):
         """Write the round records and the final ``model`` to ``result_file``."""
         np.savez(self.result_file, starts=np.array(self.starts), ends=np.array(self.ends),
                  bytes_down=np.array(self.bytes_down), bytes_up=np.array(self.bytes_up),
+                 train_seconds=np.array(self.train_seconds),
                  **{f"model_{i}": array for i, array in enumerate(model)})

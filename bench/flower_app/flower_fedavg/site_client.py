@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from flwr.client import NumPyClient
 
@@ -15,6 +17,7 @@ class SiteClient(NumPyClient):
         self.site, self.X, self.Y = site, X, Y
 
     def fit(self, parameters: list[np.ndarray], config: dict) -> tuple[list, int, dict]:
+        start = time.perf_counter()
         local, samples = train_round(parameters, self.X, self.Y, self.site,
                                      int(config["server_round"]))
-        return local, samples, {}
+        return local, samples, {"train_seconds": time.perf_counter() - start}
