@@ -131,8 +131,9 @@ def wait_for_port(port: int, timeout: float = 60.0) -> None:
 def processes(workdir: Path, env: dict[str, str]):
     """Start commands as their own process groups (logs in ``workdir``); stop them all at exit.
 
-    Yields ``start(name, command) -> Popen``. Flower's SuperNodes and SuperLink spawn children
-    (SuperExec, ServerApp/ClientApp processes); a group signal reaches them too.
+    Yields ``start(name, command) -> Popen``. The group signal also reaches the children that
+    Flower's SuperLink and SuperNodes leave in their group; their SuperExec starts a session of
+    its own and exits by itself once its parent is gone.
     """
     started: list[subprocess.Popen] = []
 
