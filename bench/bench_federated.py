@@ -1,0 +1,326 @@
+"""FedAvg per round: fedla FEDERATED vs Flower's deployment runtime and its older gRPC path.
+
+    python bench/bench_federated.py              # 30,000 x 50 over 3 sites, 10 rounds
+    python bench/bench_federated.py --quick      # 3,000 rows, 3 rounds, a 2 MB model in (b)
+
+Two cases, each FedAvg over 3 sites on loopback (127.0.0.1), 1 local epoch per round in batches
+of 128, SGD lr 0.1, all 3 sites every round, no evaluation rounds:
+
+- (a) logistic regression: ``ffn.init(50, 2, hidden=())`` on ``make_classification(30000, 50,
+  n_informative=20, random_state=0)`` with one-hot labels, split contiguously into 3 sites;
+- (b) the same data with ``ffn.init(50, 2, hidden=(H,))``, H chosen so that the whole model list
+  (parameters, optimizer slots, step counter: all of it moves every round) is ~20 MB.
+
+Three paths train the same model with the same local code (``local_steps`` with
+``ffn.gradients``/``ffn.aggregate``, fedla's seeds per site and round):
+
+- fedla: ``fl.paramserv(..., freq="EPOCH")`` on ``Context(local_workers=3)`` with scattered data
+  (FEDERATED mode); seconds and bytes per round from ``model.history``;
+- Flower, deployment runtime: ``flower-superlink``, 3 ``flower-supernode`` (each with its site's
+  ``.npz`` in its node config) and ``flwr run bench/flower_app``;
+- Flower, older gRPC path: ``flwr.server.start_server`` and 3 ``flwr.client.start_client``
+  processes (deprecated since flwr 1.13, still shipped).
+
+Both Flower paths run a NumPyClient and FedAvg weighted by samples (``bench/flower_app``); the
+server side records each round: seconds per round are the time between round starts (taken once
+the round's clients are sampled; the last round runs to the end of its aggregation), bytes per
+round are the serialized parameters (numpy ``.npy`` bytes) sent to the 3 clients plus those they
+return, without gRPC/protobuf framing; the clients also report their local training seconds (a
+note gives the slowest site's median: the share of a round that no runtime can save). Final
+accuracy is training accuracy on all rows; a note gives each final model's largest difference to
+the gRPC path's. Each Flower site's BLAS gets ``cores // 3`` threads, as each of fedla's local
+workers does. The ratio column divides a path's median seconds per round by the faster Flower
+path's. fedla counts raw array bytes each way; Flower's count adds a 128-byte ``.npy`` header
+per array.
+
+Flower pins ``protobuf<7`` and fedla needs ``>=7.35``: install Flower with
+``pip install flwr==1.42.0 && pip install "protobuf>=7.35.1"`` (flwr 1.42 ran so here).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+FLOWER_APP = Path(__file__).resolve().parent / "flower_app"
+N_SITES = 3
+N_FEATURES, N_CLASSES = 50, 2
+BIN = Path(sys.executable).parent
+# as fedla's local workers do: each of the 3 sites' BLAS gets its share of this machine's cores
+SITE_BLAS_THREADS = {variable: str(max(1, (os.cpu_count() or 1) // N_SITES))
+                     for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One benchmark case: its name and the hidden units of its model (0: logistic regression)."""
+
+    name: str
+    hidden: int
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one path measured: seconds and bytes (up + down) per round, the final model.
+
+    ``train_seconds``: per round, the local training time of the slowest site (Flower paths).
+    """
+
+    round_seconds: list[float]
+    round_bytes: list[int]
+    model: list[np.ndarray]
+    train_seconds: list[float] | None = None
+
+
+def make_sites(rows: int, directory: Path) -> tuple[np.ndarray, np.ndarray, list[Path]]:
+    """The features, one-hot labels and one ``.npz`` per site (contiguous, equal parts)."""
+    from sklearn.datasets import make_classification
+
+    from fedla.algorithms.nn.labels import one_hot
+
+    X, y = make_classification(rows, N_FEATURES, n_informative=20, random_state=0)
+    Y = one_hot(y, N_CLASSES)
+    files = []
+    for site, rows_of_site in enumerate(np.array_split(np.arange(rows), N_SITES)):
+        files.append(directory / f"site{site}.npz")
+        np.savez(files[-1], X=X[rows_of_site], Y=Y[rows_of_site])
+    return X, Y, files
+
+
+def hidden_for(megabytes: float) -> int:
+    """Hidden units H making ``ffn.init(50, 2, hidden=(H,))``'s model list ~``megabytes`` MB."""
+    # (D H + H + 2 H + 2) parameters, twice that in optimizer slots, one step counter; float64
+    per_unit = 3 * (N_FEATURES + 1 + N_CLASSES) * 8
+    return max(1, round(megabytes * 1e6 / per_unit))
+
+
+def model_nbytes(model: list[np.ndarray]) -> int:
+    return sum(array.nbytes for array in model)
+
+
+def accuracy(model: list[np.ndarray], X: np.ndarray, Y: np.ndarray) -> float:
+    from fedla.algorithms.nn import ffn
+
+    return float(np.mean(ffn.predict(model, X).argmax(axis=1) == Y.argmax(axis=1)))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f} s")
+
+
+@contextmanager
+def processes(workdir: Path, env: dict[str, str]):
+    """Start commands as their own process groups (logs in ``workdir``); stop them all at exit.
+
+    Yields ``start(name, command) -> Popen``. The group signal also reaches the children that
+    Flower's SuperLink and SuperNodes leave in their group; their SuperExec starts a session of
+    its own and exits by itself once its parent is gone.
+    """
+    started: list[subprocess.Popen] = []
+
+    def start(name: str, command: list[str]) -> subprocess.Popen:
+        log = open(workdir / f"{name}.log", "wb")  # the child keeps its own copy of the fd
+        started.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        cwd=workdir, start_new_session=True))
+        log.close()
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for process in reversed(started):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in reversed(started):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def read_records(result_file: Path, workdir: Path) -> Measured:
+    """The round records and final model a ``RecordedFedAvg`` saved."""
+    if not result_file.exists():
+        logs = "\n".join(f"--- {log.name}:\n{log.read_text(errors='replace')[-1500:]}"
+                         for log in sorted(workdir.glob("*.log")))
+        raise RuntimeError(f"the Flower server wrote no {result_file.name}; logs:\n{logs}")
+    with np.load(result_file) as records:
+        starts, ends = records["starts"], records["ends"]
+        seconds = [*np.diff(starts), ends[-1] - starts[-1]]
+        nbytes = records["bytes_down"] + records["bytes_up"]
+        model = [records[f"model_{i}"]
+                 for i in range(sum(name.startswith("model_") for name in records.files))]
+        train_seconds = [float(s) for s in records["train_seconds"]]
+    return Measured([float(s) for s in seconds], [int(b) for b in nbytes], model, train_seconds)
+
+
+def run_flower_grpc(case: Case, sites: list[Path], rounds: int, workdir: Path) -> Measured:
+    """Flower's ``start_server`` + 3 ``start_client`` processes."""
+    env = {**SITE_BLAS_THREADS, **os.environ, "PYTHONPATH": str(FLOWER_APP)}
+    address = f"127.0.0.1:{free_port()}"
+    result_file = workdir / "result.npz"
+    legacy = [sys.executable, "-m", "flower_fedavg.legacy"]
+    with processes(workdir, env) as start:
+        server = start("server", [*legacy, "server", "--address", address, "--rounds",
+                                  str(rounds), "--hidden", str(case.hidden), "--n-features",
+                                  str(N_FEATURES), "--n-classes", str(N_CLASSES),
+                                  "--result-file", str(result_file)])
+        wait_for_port(int(address.rsplit(":", 1)[1]))
+        for site, data in enumerate(sites):
+            start(f"client{site}", [*legacy, "client", "--address", address, "--site",
+                                    str(site), "--data-file", str(data)])
+        server.wait(timeout=300 + 120 * rounds)
+    return read_records(result_file, workdir)
+
+
+def run_flower_deployment(case: Case, sites: list[Path], rounds: int, workdir: Path) -> Measured:
+    """``flower-superlink``, 3 ``flower-supernode`` and ``flwr run bench/flower_app``."""
+    home = workdir / "flwr_home"
+    home.mkdir()
+    link_port = free_port()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "bench"\n\n[superlink.bench]\n'
+        f'address = "127.0.0.1:{link_port}"\ninsecure = true\n')
+    # Flower's processes start their own helpers (flower-superexec, flwr-serverapp) by name
+    env = {**SITE_BLAS_THREADS, **os.environ, "FLWR_HOME": str(home),
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    result_file = workdir / "result.npz"
+    run_config = (f"num-server-rounds={rounds} hidden={case.hidden} n-features={N_FEATURES} "
+                  f'n-classes={N_CLASSES} result-file="{result_file}"')
+    with processes(workdir, env) as start:
+        start("superlink", [str(BIN / "flower-superlink"), "--insecure", "--host", "127.0.0.1",
+                            "--port", str(link_port), "--disable-runtime-dependency-installation"])
+        wait_for_port(link_port)
+        for site, data in enumerate(sites):
+            start(f"supernode{site}", [str(BIN / "flower-supernode"), "--insecure", "--superlink",
+                                       f"127.0.0.1:{link_port}", "--port", str(free_port()),
+                                       "--node-config", f'site={site} data-file="{data}"'])
+        run = start("flwr_run", [str(BIN / "flwr"), "run", str(FLOWER_APP), "bench",
+                                 "--run-config", run_config, "--stream"])
+        run.wait(timeout=300 + 120 * rounds)
+    return read_records(result_file, workdir)
+
+
+def run_fedla(case: Case, X: np.ndarray, Y: np.ndarray, rounds: int) -> Measured:
+    """fedla's FEDERATED paramserv on 3 loopback workers holding the scattered sites."""
+    import fedla as fl
+    from fedla.algorithms.nn import ffn
+
+    with fl.Context(local_workers=N_SITES) as ctx:
+        X_fed = ctx.scatter(X, parts=N_SITES)
+        Y_fed = ctx.scatter(Y, like=X_fed)
+        hidden = (case.hidden,) if case.hidden else ()
+        model = fl.paramserv(ffn.init(N_FEATURES, N_CLASSES, hidden=hidden, seed=0), X_fed,
+                             Y_fed, upd=ffn.UPD, agg=ffn.AGG, utype="BSP", freq="EPOCH",
+                             epochs=rounds, batchsize=128,
+                             hyperparams={"optimizer": "sgd", "lr": 0.1}, seed=0,
+                             progress=False)
+        h = model.history
+        round_bytes = [int(up + down) for up, down in zip(h.bytes_up, h.bytes_down)]
+        return Measured([float(s) for s in h.round_seconds], round_bytes, list(model))
+
+
+FLOWER_PATHS = {"Flower deployment": run_flower_deployment,
+                "Flower gRPC start_*": run_flower_grpc}
+FEDLA = "fedla FEDERATED"
+
+
+def measure(case: Case, X: np.ndarray, Y: np.ndarray, sites: list[Path], rounds: int,
+            tmp: Path) -> tuple[dict[str, Measured], list[str]]:
+    """Every path on ``case``, and notes on the case."""
+    from fedla.algorithms.nn import ffn
+
+    size = model_nbytes(ffn.init(N_FEATURES, N_CLASSES, (case.hidden,) if case.hidden else (),
+                                 seed=0))
+    notes = [f"{case.name}: hidden={case.hidden or '()'}, model list {size / 1e6:.3f} MB"]
+    measured: dict[str, Measured] = {}
+    for name, run in FLOWER_PATHS.items():
+        measured[name] = run(case, sites, rounds, Path(tempfile.mkdtemp(prefix="run_", dir=tmp)))
+    measured[FEDLA] = run_fedla(case, X, Y, rounds)
+    reference = measured["Flower gRPC start_*"].model
+    differences = ", ".join(f"{name} {max_difference(result.model, reference):.1e}"
+                            for name, result in measured.items()
+                            if result.model is not reference)
+    notes.append(f"{case.name}: final models, max |difference| to Flower gRPC's: {differences}")
+    training = ", ".join(f"{name} {np.median(result.train_seconds):.4f}"
+                         for name, result in measured.items() if result.train_seconds)
+    notes.append(f"{case.name}: median s/round of local training (slowest site): {training}")
+    return measured, notes
+
+
+def max_difference(model: list[np.ndarray], reference: list[np.ndarray]) -> float:
+    return max(float(np.max(np.abs(a - b))) for a, b in zip(model, reference))
+
+
+def print_table(case_results: list[tuple[Case, dict[str, Measured]]], X: np.ndarray,
+                Y: np.ndarray) -> None:
+    header = (f"{'case':<12}{'path':<22}{'rounds':>7}{'median s/round':>16}"
+              f"{'mean bytes/round':>18}{'final acc':>11}{'ratio':>9}")
+    print(header)
+    print("-" * len(header))
+    for case, measured in case_results:
+        fastest = min(float(np.median(measured[name].round_seconds)) for name in FLOWER_PATHS)
+        for name, result in measured.items():
+            median = float(np.median(result.round_seconds))
+            print(f"{case.name:<12}{name:<22}{len(result.round_seconds):>7}{median:>16.4f}"
+                  f"{np.mean(result.round_bytes):>18,.0f}{accuracy(result.model, X, Y):>11.4f}"
+                  f"{median / fastest:>9.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, help="FedAvg rounds (default 10; 3 with --quick)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 3,000 rows, 3 rounds, a 2 MB model in case (b)")
+    parser.add_argument("--megabytes", type=float,
+                        help="model size of case (b) in MB (default 20; 2 with --quick)")
+    args = parser.parse_args()
+    rows = 3_000 if args.quick else 30_000
+    rounds = args.rounds or (3 if args.quick else 10)
+    megabytes = args.megabytes or (2.0 if args.quick else 20.0)
+
+    from flwr import __version__ as flwr_version
+
+    cases = [Case("(a) logreg", 0), Case(f"(b) {megabytes:g} MB", hidden_for(megabytes))]
+    case_results, notes = [], []
+    with tempfile.TemporaryDirectory(prefix="bench_federated_") as tmp:
+        X, Y, sites = make_sites(rows, Path(tmp))
+        for case in cases:
+            measured, case_notes = measure(case, X, Y, sites, rounds, Path(tmp))
+            case_results.append((case, measured))
+            notes.extend(case_notes)
+
+    print(f"FedAvg, {rows:,} x {N_FEATURES} over {N_SITES} sites, {rounds} rounds, 1 local epoch, "
+          f"batch 128, SGD lr 0.1; loopback; flwr {flwr_version}; {os.cpu_count()} cores")
+    print_table(case_results, X, Y)
+    for note in notes:
+        print(note)
+    print("ratio: median s/round over the faster Flower path's; target for fedla: <= 0.5")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""FedAvg of fedla's ffn on Flower, for bench/bench_federated.py."""
