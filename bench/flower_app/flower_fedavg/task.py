@@ -36,6 +36,6 @@ def train_round(
     """The local model after one epoch from ``model``, and the number of rows it saw."""
     rows = [slice(i, min(i + BATCHSIZE, len(X))) for i in range(0, len(X), BATCHSIZE)]
     seeds = [step_seed(SEED, site, server_round - 1, step) for step in range(len(rows))]
-    _, delta, samples = local_steps(model, HYPERPARAMS, X, Y, Steps(rows, seeds), "EPOCH",
+    _, delta, samples, _ = local_steps(model, HYPERPARAMS, X, Y, Steps(rows, seeds), "EPOCH",
                                     ffn.gradients, ffn.aggregate)
     return [m + d for m, d in zip(model, delta)], samples
