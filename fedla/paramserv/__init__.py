@@ -1,4 +1,4 @@
-"""The paramserv built-in: user entry point and executors (LOCAL today).
+"""The paramserv built-in: user entry point and executors (LOCAL processes, FEDERATED sites).
 
 ``paramserv(...)`` checks its arguments and runs an executor over the transport-independent core in
 ``fedla.runtime.paramserv`` (server, update policies, worker loop, partitioning, checkpoints).

@@ -2,9 +2,9 @@
 
 The parameter server, its update policies and the worker loop (``local_steps`` between a pull
 and a push) are transport-independent (``fedla.runtime.paramserv``); an executor decides where
-the loop runs and how it reaches the server. LOCAL runs worker processes on this machine; the
-FEDERATED (sites run the steps by EXEC_UDF, the coordinator drives a thread per site) and
-REMOTE_SPARK (barrier tasks) executors plug in here.
+the loop runs and how it reaches the server: LOCAL (``local_executor``) runs worker processes on
+this machine, FEDERATED (``federated_executor``) drives a thread per site partition whose local
+steps run at the site by EXEC_UDF; REMOTE_SPARK (barrier tasks) plugs in here too.
 """
 
 from __future__ import annotations
