@@ -281,3 +281,18 @@ def test_killing_a_site_mid_run(utype):
         finally:
             killer.cancel()
         assert time.perf_counter() - started < 60
+
+
+def test_resuming_from_a_checkpoint_continues_the_same_trajectory(ctx, digits, tmp_path):
+    X, y, _, _ = digits
+    X_fed = ctx.scatter(X)
+    Y_fed = ctx.scatter(one_hot(y, 10), like=X_fed)
+    kwargs = dict(upd=ffn.UPD, agg=ffn.AGG, freq="EPOCH", batchsize=32, epochs=4, seed=0,
+                  hyperparams={"lr": 0.1}, progress=False, checkpoint_dir=tmp_path)
+    full = fl.paramserv(ffn.init(64, 10, (), seed=0), X_fed, Y_fed, **kwargs)
+    for later in sorted(tmp_path.iterdir())[2:]:  # as if the run had stopped after 2 epochs
+        later.unlink()
+    resumed = fl.paramserv(ffn.init(64, 10, (), seed=0), X_fed, Y_fed, resume=True, **kwargs)
+    for a, b in zip(full, resumed):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.history.resumed_from == 2 and len(resumed.history.round_seconds) == 4
