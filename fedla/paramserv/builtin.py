@@ -459,7 +459,7 @@ def _account_privacy(session: TrainingSession, options: FederatedOptions, fracti
         accountant.step()
         history.epsilon.append(float(accountant.epsilon(delta)[0]))
 
-    session.server.on_round = on_round
+    session.round_hooks.append(on_round)
 
 
 def _check_registered(*functions: tuple[str, Any, str]) -> None:

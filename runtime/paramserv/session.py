@@ -85,8 +85,6 @@ class TrainingSession:
         How a round's model deltas reach the model (see ``ParameterServer``).
     sites : list of str, optional
         What each worker is, for the history (default ``"process i"``).
-    on_round : callable, optional
-        Called after every model update.
     """
 
     def __init__(
@@ -96,7 +94,6 @@ class TrainingSession:
         first_epoch: int = 0, history: History | None = None,
         checkpoint_dir: str | Path | None = None, progress: bool | None = None,
         combine: CombineFn | None = None, sites: Sequence[str] | None = None,
-        on_round: Callable[[], None] | None = None,
     ) -> None:
         self.plan = plan
         self.hyperparams = hyperparams
@@ -106,7 +103,7 @@ class TrainingSession:
             model, agg, hyperparams,
             make_policy(plan.utype, plan.staleness, plan.num_backup_workers), plan.k,
             on_epoch_end=self._epoch_end, epoch=first_epoch, history=self.history,
-            agg_name=plan.agg, combine=combine, on_round=on_round,
+            agg_name=plan.agg, combine=combine, on_round=self._round_done,
         )
         self.tasks = balance([
             WorkerTask(w, rows, plan.freq, plan.batchsize, plan.nbatches, first_epoch,
@@ -116,9 +113,10 @@ class TrainingSession:
         self._validate = validate
         self._val = (val_features, val_labels)
         self._checkpoint_dir = checkpoint_dir
-        pushes = sum(task.pushes_per_epoch() for task in self.tasks)
+        self.round_hooks: list[Callable[[], None]] = []
         self._bar = tqdm(
-            total=pushes * (plan.epochs - first_epoch), unit="round", dynamic_ncols=True,
+            total=self._rounds_per_epoch() * (plan.epochs - first_epoch), unit="round",
+            dynamic_ncols=True,
             desc=f"paramserv {plan.utype}/{plan.freq} k={plan.k}",
             disable=None if progress is None else not progress,
         )
@@ -149,9 +147,22 @@ class TrainingSession:
 
     def push(self, update: Update) -> list[Release]:
         """A worker pushes an update."""
-        releases = self.server.push(update)
+        return self.server.push(update)
+
+    def _rounds_per_epoch(self) -> int:
+        """Model updates per epoch, for the progress bar (exact for BSP, ASP and SSP)."""
+        pushes = [task.pushes_per_epoch() for task in self.tasks]
+        if self.plan.utype == "BSP":
+            return max(pushes)
+        if self.plan.utype == "SBP":
+            return -(-sum(pushes) // max(1, self.plan.k - self.plan.num_backup_workers))
+        return sum(pushes)
+
+    def _round_done(self) -> None:
+        """After every model update: hooks (privacy accounting), then the progress bar."""
+        for hook in self.round_hooks:
+            hook()
         self._bar.update(1)
-        return releases
 
     def end_epoch(self, worker: int) -> list[Release]:
         """A worker reached the epoch barrier."""
