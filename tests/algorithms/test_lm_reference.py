@@ -1,0 +1,72 @@
+"""lm, lmDS and lmCG against ridge regression solved by least squares (``references.ridge``),
+for every ``icpt`` with ``reg > 0``, on arrays, local and federated matrices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+
+from fedla.algorithms import lm, lmCG, lmDS
+from tests.algorithms import references
+from tests.algorithms.conftest import assert_close
+
+X_DIA, Y_DIA = load_diabetes(return_X_y=True)
+RNG = np.random.default_rng(21)
+# columns of different scales and offsets, so icpt=2's shift and scale change the solution
+X_SYN = RNG.normal(size=(200, 6)) * [0.5, 1.0, 2.0, 4.0, 8.0, 0.1] + [1.0, -2.0, 0.0, 3.0, 5.0, 7.0]
+Y_SYN = X_SYN @ RNG.normal(size=(6, 1)) + 4.0 + RNG.normal(size=(200, 1))
+# well-conditioned for conjugate gradient whatever icpt: scales within 4x, small offsets
+X_CG = RNG.normal(size=(200, 6)) * RNG.uniform(0.5, 2.0, size=6) + 0.3 * RNG.normal(size=6)
+
+
+@pytest.mark.parametrize("reg", [1e-3, 2.5, 40.0])
+@pytest.mark.parametrize("icpt", [0, 1, 2])
+def test_lmDS_is_ridge_with_an_unpenalized_intercept(convert, icpt: int, reg: float) -> None:
+    B = lmDS(convert(X_SYN), convert(Y_SYN), icpt=icpt, reg=reg)
+    assert_close(B, references.ridge(X_SYN, Y_SYN, icpt, reg), 1e-9, f"icpt={icpt}")
+
+
+@pytest.mark.parametrize("icpt", [0, 1, 2])
+def test_lmCG_is_ridge_with_an_unpenalized_intercept(convert, icpt: int) -> None:
+    B = lmCG(convert(X_CG), convert(Y_SYN), icpt=icpt, reg=2.5, tol=1e-12)
+    assert_close(B, references.ridge(X_CG, Y_SYN, icpt, 2.5), 1e-9, f"icpt={icpt}")
+
+
+def test_icpt2_regularizes_the_standardized_coefficients() -> None:
+    # a strong reg shrinks standardized coefficients toward 0; on the raw scale the shrinkage is
+    # visibly different from ridge on raw columns, so the two cannot be confused
+    B = lm(X_DIA, Y_DIA, icpt=2, reg=100.0)
+    assert_close(B, references.ridge(X_DIA, Y_DIA, 2, 100.0), 1e-10)
+    raw_ridge = references.ridge(X_DIA, Y_DIA, 1, 100.0)
+    assert np.max(np.abs(B - raw_ridge)) > 0.1 * np.max(np.abs(raw_ridge))
+
+
+def test_icpt2_only_shifts_a_constant_column() -> None:
+    X = np.hstack([X_SYN[:, :3], np.full((200, 1), 3.0)])
+    B = lmDS(X, Y_SYN, icpt=2, reg=0.5)
+    assert_close(B, references.ridge(X, Y_SYN, 2, 0.5), 1e-10)
+    assert abs(B[3, 0]) < 1e-10  # the shifted column is 0: only reg acts on it
+
+
+def test_lmCG_stops_after_maxi_steps_of_conjugate_gradient() -> None:
+    # CG on an n x n system is exact after n steps; after 1 step it is the exact line search
+    # along the gradient: beta = (r'r / r'Ar) r with r = X'y
+    X, y = X_CG[:, :3], Y_SYN
+    A = X.T @ X + 0.5 * np.eye(3)
+    r = X.T @ y
+    expected = (r.T @ r).item() / (r.T @ A @ r).item() * r
+    with pytest.warns(UserWarning, match="lmCG did not converge within 1 iterations"):
+        np.testing.assert_allclose(lmCG(X, y, reg=0.5, maxi=1), expected, rtol=1e-12)
+    np.testing.assert_allclose(lmCG(X, y, reg=0.5, maxi=0, tol=1e-10),
+                               references.ridge(X, y, 0, 0.5), rtol=1e-9)
+
+
+def test_lmDS_verbose_prints_r2_and_dispersion(capsys: pytest.CaptureFixture[str]) -> None:
+    B = lmDS(X_SYN, Y_SYN, icpt=1, reg=1.0, verbose=True)
+    residual = Y_SYN - (X_SYN @ B[:-1] + B[-1])
+    ss_res = float(np.sum(residual**2))
+    r2 = 1.0 - ss_res / float(np.sum((Y_SYN - Y_SYN.mean()) ** 2))
+    dispersion = ss_res / (200 - 7)
+    out = capsys.readouterr()
+    assert f"R2 = {r2:.6g}, dispersion = {dispersion:.6g}" in out.out + out.err
