@@ -138,3 +138,155 @@ def assert_lloyd_fixed_point(X, C: np.ndarray, Y: np.ndarray, rtol: float = 1e-9
 def wcss(X, C: np.ndarray, Y: np.ndarray) -> float:
     """Within-cluster sum of squares of the assignment ``Y`` (1-based) to ``C``."""
     return float(np.sum((_dense(X) - C[np.asarray(Y).ravel() - 1]) ** 2))
+
+
+def conjugate_gradient(X, y, icpt: int, reg: float, steps: int) -> np.ndarray:
+    """``steps`` iterations of plain CG on ``(Z'Z + diag(lambda)) b = Z'y`` from ``b = 0``
+    (SystemDS ``lmCG`` without its stopping test), mapped back to the raw X for ``icpt=2``."""
+    Z, mean, sd = design(X, icpt)
+    lam = np.full(Z.shape[1], float(reg))
+    if icpt:
+        lam[-1] = 0.0
+    A = Z.T @ Z + np.diag(lam)
+    b = Z.T @ np.asarray(y, dtype=np.float64).reshape(-1, 1)
+    beta = np.zeros_like(b)
+    r = b.copy()  # residual b - A beta
+    p = r.copy()
+    for _ in range(steps):
+        Ap = A @ p
+        step = (r.T @ r).item() / (p.T @ Ap).item()
+        beta = beta + step * p
+        r_new = r - step * Ap
+        p = r_new + (r_new.T @ r_new).item() / (r.T @ r).item() * p
+        r = r_new
+    return to_original_space(beta, mean, sd, icpt)
+
+
+def l2svm_iterations(X, y, intercept: bool, reg: float, epsilon: float, maxi: int,
+                     maxii: int) -> np.ndarray:
+    """SystemDS ``l2svm.dml``'s nonlinear CG with Newton line search, on a dense ``Z``.
+
+    Written from the DML script: Fletcher-Reeves directions, a line search that stops when
+    ``g^2 / h < epsilon`` or after ``maxii`` steps, and an outer loop that stops when a step gains
+    less than ``epsilon * obj`` or after ``maxi`` iterations. The one addition is SystemDS's
+    missing guard against ``h = 0`` (a zero direction with no support vectors).
+    """
+    X = _dense(X)
+    Z = np.hstack([X, np.ones((X.shape[0], 1))]) if intercept else X
+    y = np.asarray(y, dtype=np.float64).ravel()
+    Y = np.where(y == y.max(), 1.0, -1.0)
+    w = np.zeros(Z.shape[1])
+    g_old = Z.T @ Y
+    s = g_old.copy()
+    Zw = np.zeros(Z.shape[0])
+    for _ in range(maxi):
+        Zs = Z @ s
+        wd, dd = reg * (w @ s), reg * (s @ s)
+        step = 0.0
+        for _ in range(maxii):
+            out = 1.0 - Y * (Zw + step * Zs)
+            sv = out > 0
+            g = wd + step * dd - np.sum(out * sv * Y * Zs)
+            h = dd + np.sum(Zs * sv * Zs)
+            if h <= 0:
+                break
+            step -= g / h
+            if g * g / h < epsilon:
+                break
+        w = w + step * s
+        Zw = Zw + step * Zs
+        out = np.maximum(1.0 - Y * Zw, 0.0)
+        obj = 0.5 * (out @ out) + reg / 2 * (w @ w)
+        g_new = Z.T @ (out * Y) - reg * w
+        if step * (s @ g_old) < epsilon * obj or s @ s == 0:
+            break
+        s = (g_new @ g_new) / (g_old @ g_old) * s + g_new
+        g_old = g_new
+    return w[:, None]
+
+
+def mlogreg_iterations(X, y, icpt: int, reg: float, tol: float, maxi: int,
+                       maxii: int) -> np.ndarray:
+    """SystemDS ``multiLogReg.dml``'s trust-region Newton method, on a dense design matrix.
+
+    Written from the DML script (Lin, Weng and Keerthi 2008): Steihaug CG for the subproblem
+    (stop at ``||R|| <= 0.1 ||Grad||``, the boundary, or ``maxii`` steps), acceptance at
+    ``rho > 1e-4``, the trust-region update with (eta0, eta1, eta2) = (1e-4, 0.25, 0.75) and
+    (sigma1, sigma2, sigma3) = (0.25, 0.5, 4), and the stop on the gradient norm, ``maxi``, or
+    a relative change of the objective below 1e-14 without reaching the boundary.
+    """
+    eta0, eta1, eta2, sigma1, sigma2, sigma3, psi = 1e-4, 0.25, 0.75, 0.25, 0.5, 4.0, 0.1
+    Z, mean, sd = design(X, icpt)
+    y = np.asarray(y).ravel().astype(int)
+    N, D = Z.shape
+    K = int(y.max()) - 1
+    Y = (y[:, None] == np.arange(1, K + 2)[None, :]).astype(float)
+    lam = np.full((D, 1), float(reg))
+    if icpt:
+        lam[-1] = 0.0
+    max_inner = D * K if maxii == 0 else maxii
+
+    def probabilities_and_nll(B):
+        LT = np.hstack([Z @ B, np.zeros((N, 1))])
+        LT_max = LT.max(axis=1, keepdims=True)
+        E = np.exp(LT - LT_max)
+        log_total = np.log(E.sum(axis=1, keepdims=True)) + LT_max
+        return E / E.sum(axis=1, keepdims=True), float(np.sum(log_total) - np.sum(Y * LT))
+
+    B = np.zeros((D, K))
+    P = np.full((N, K + 1), 1.0 / (K + 1))
+    delta = 0.5 * np.sqrt(D) / np.max(np.sqrt(np.sum(Z**2, axis=1)))
+    obj = N * np.log(K + 1)
+    Grad = Z.T @ (P[:, :K] - Y[:, :K]) + lam * B
+    norm_Grad = norm_Grad_initial = np.sqrt(np.sum(Grad**2))
+    iteration = 1
+    converged = norm_Grad < tol
+    while not converged:
+        S, R = np.zeros((D, K)), -Grad
+        V, norm_R2 = R.copy(), np.sum(R**2)
+        inner, boundary = 0, False
+        P_K = P[:, :K]
+        while np.sqrt(norm_R2) > psi * norm_Grad and inner < max_inner:
+            Q = P_K * (Z @ V)
+            HV = Z.T @ (Q - P_K * Q.sum(axis=1, keepdims=True)) + lam * V
+            alpha = norm_R2 / np.sum(V * HV)
+            inner += 1
+            if np.sum((S + alpha * V) ** 2) <= delta**2:
+                S, R = S + alpha * V, R - alpha * HV
+                old_norm_R2, norm_R2 = norm_R2, np.sum(R**2)
+                V = R + norm_R2 / old_norm_R2 * V
+            else:
+                boundary = True
+                sv, v2, s2 = np.sum(S * V), np.sum(V**2), np.sum(S**2)
+                rad = np.sqrt(sv**2 + v2 * (delta**2 - s2))
+                alpha = (delta**2 - s2) / (sv + rad) if sv >= 0 else (rad - sv) / v2
+                S, R = S + alpha * V, R - alpha * HV
+                break
+        gs = np.sum(S * Grad)
+        qk = -0.5 * (gs - np.sum(S * R))
+        B_new = B + S
+        P_new, nll = probabilities_and_nll(B_new)
+        obj_new = nll + 0.5 * float(np.sum(lam * B_new**2))
+        actred = obj - obj_new
+        rho = actred / qk
+        snorm = np.sqrt(np.sum(S**2))
+        if iteration == 1:
+            delta = min(delta, snorm)
+        alpha2 = obj_new - obj - gs
+        alpha = sigma3 if alpha2 <= 0 else max(sigma1, -0.5 * gs / alpha2)
+        if rho < eta0:
+            delta = min(max(alpha, sigma1) * snorm, sigma2 * delta)
+        elif rho < eta1:
+            delta = max(sigma1 * delta, min(alpha * snorm, sigma2 * delta))
+        elif rho < eta2:
+            delta = max(sigma1 * delta, min(alpha * snorm, sigma3 * delta))
+        else:
+            delta = max(delta, min(alpha * snorm, sigma3 * delta))
+        if rho > eta0:
+            B, P, obj = B_new, P_new, obj_new
+            Grad = Z.T @ (P[:, :K] - Y[:, :K]) + lam * B
+            norm_Grad = np.sqrt(np.sum(Grad**2))
+        iteration += 1
+        converged = (norm_Grad < tol * norm_Grad_initial or iteration > maxi
+                     or (not boundary and abs(actred) < (abs(obj) + abs(obj_new)) * 1e-14))
+    return to_original_space(B, mean, sd, icpt)

@@ -8,12 +8,17 @@ many seeds some runs end there, and kmeans must return the best run, not, say, t
 
 from __future__ import annotations
 
+import inspect
+import re
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_iris
 
-from fedla.algorithms import kmeans, kmeans_predict
+import fedla as fl
+from fedla.algorithms import ConvergenceWarning, kmeans, kmeans_predict
 from tests.algorithms import references
 from tests.algorithms.conftest import as_array
 
@@ -59,3 +64,52 @@ def test_kmeans_predict_breaks_ties_toward_the_lower_index(convert) -> None:
     X = np.array([[1.0, 0.0], [0.1, 2.9], [1.9, 0.1], [0.0, 1.5], [-5.0, -5.0]])
     np.testing.assert_array_equal(as_array(kmeans_predict(convert(X), C)).ravel(),
                                   [1, 3, 2, 1, 1])
+
+
+def test_defaults_are_systemds():
+    # scripts/builtin/kmeans.dml: k=10, runs=10, max_iter=1000, eps=1e-6,
+    # avg_sample_size_per_centroid=50, is_verbose=FALSE
+    defaults = {name: p.default for name, p in inspect.signature(kmeans).parameters.items()}
+    assert defaults == {"X": inspect.Parameter.empty, "k": 10, "runs": 10, "max_iter": 1000,
+                        "eps": 1e-6, "avg_sample_size_per_centroid": 50, "seed": None,
+                        "verbose": False}
+
+
+def test_smallest_allowed_arguments():
+    # k=1 and one row per centroid: every bound is closed at its smallest value
+    C, Y = kmeans(RECTANGLE, k=1, runs=1, eps=0.0, avg_sample_size_per_centroid=1, seed=0)
+    np.testing.assert_allclose(C, [[0.6, 0.5]], rtol=1e-15)
+    np.testing.assert_array_equal(Y, np.ones((12, 1)))
+    C, Y = kmeans(CORNERS, k=4, runs=2, seed=1)  # n_samples == k: each row its own cluster
+    np.testing.assert_array_equal(C[np.ravel(Y) - 1], CORNERS)
+
+
+def _stops_without_converging(call) -> bool:
+    """Whether ``call`` raises, or warns with ConvergenceWarning, for running out of max_iter."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            call()
+        except fl.InvalidArgumentError as error:
+            return "converged" in str(error)
+    return any(issubclass(w.category, ConvergenceWarning) for w in caught)
+
+
+def test_max_iter_counts_every_lloyd_iteration():
+    # k=1: iteration 1 measures WCSS at the seed row and moves to the mean, iteration 2 at the
+    # mean (a gain), iteration 3 sees no gain: the run converges at exactly 3 iterations
+    X = np.array([[0.0], [1.0], [5.0]])
+    assert _stops_without_converging(lambda: kmeans(X, k=1, runs=1, max_iter=2, seed=0))
+    assert not _stops_without_converging(lambda: kmeans(X, k=1, runs=1, max_iter=3, seed=0))
+    C, _ = kmeans(X, k=1, runs=1, max_iter=3, seed=0)
+    np.testing.assert_allclose(C, [[2.0]], rtol=1e-15)
+
+
+def test_verbose_reports_the_wcss_of_every_run(capsys: pytest.CaptureFixture[str]) -> None:
+    C, Y = kmeans(RECTANGLE, k=2, runs=3, seed=4, verbose=True)
+    line = next(s for s in capsys.readouterr().out.splitlines() if "WCSS" in s)
+    assert "3 successful, 0 incomplete, 0 failed runs" in line
+    reported = [float(v) for v in re.findall(r"[-+0-9.e]+", line.split("WCSS")[1])]
+    assert len(reported) == 3 and all(w in (pytest.approx(3.0), pytest.approx(4.32))
+                                       for w in reported)
+    assert min(reported) == pytest.approx(references.wcss(RECTANGLE, C, Y))

@@ -3,14 +3,18 @@ for every ``icpt`` with ``reg > 0``, on arrays, local and federated matrices."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes
 
-from fedla.algorithms import lm, lmCG, lmDS
+from fedla.algorithms import lm, lm_predict, lmCG, lmDS
 from tests.algorithms import references
 from tests.algorithms.conftest import assert_close
 
+lm_module = importlib.import_module("fedla.algorithms.lm")  # the attribute is the function
 X_DIA, Y_DIA = load_diabetes(return_X_y=True)
 RNG = np.random.default_rng(21)
 # columns of different scales and offsets, so icpt=2's shift and scale change the solution
@@ -70,3 +74,33 @@ def test_lmDS_verbose_prints_r2_and_dispersion(capsys: pytest.CaptureFixture[str
     dispersion = ss_res / (200 - 7)
     out = capsys.readouterr()
     assert f"R2 = {r2:.6g}, dispersion = {dispersion:.6g}" in out.out + out.err
+
+
+@pytest.mark.filterwarnings("ignore:lmCG did not converge")
+@pytest.mark.parametrize("icpt", [0, 1, 2])
+def test_lmCG_iterates_like_conjugate_gradient(icpt: int) -> None:
+    for maxi in range(1, 8):
+        B = lmCG(X_CG, Y_SYN, icpt=icpt, reg=0.5, tol=1e-14, maxi=maxi)
+        expected = references.conjugate_gradient(X_CG, Y_SYN, icpt, 0.5, min(maxi, 6 + bool(icpt)))
+        assert_close(B, expected, 1e-10, f"maxi={maxi}")
+
+
+def test_defaults_are_systemds():
+    # scripts/builtin/lm.dml, lmDS.dml, lmCG.dml: icpt=0, reg=1e-7, tol=1e-7, maxi=0
+    expected = {"icpt": 0, "reg": 1e-7, "tol": 1e-7, "maxi": 0, "verbose": False}
+    for function in (lm, lmDS, lmCG):
+        defaults = {name: p.default for name, p in inspect.signature(function).parameters.items()
+                    if p.default is not inspect.Parameter.empty}
+        assert defaults == {k: v for k, v in expected.items() if k in defaults}, function
+    assert inspect.signature(lm_predict).parameters["icpt"].default == 0
+    assert lm_module.DIRECT_SOLVE_MAX_COLUMNS == 1024
+
+
+def test_lm_solves_directly_up_to_1024_columns_and_by_cg_beyond() -> None:
+    # a 1024-column problem that CG cannot finish in maxi=1 iteration: only lmDS gets it right
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1100, 1024))
+    y = X[:, :1] + 0.01 * rng.normal(size=(1100, 1))
+    assert_close(lm(X, y, reg=1.0, maxi=1), references.ridge(X, y, 0, 1.0), 1e-8)
+    with pytest.warns(UserWarning, match="lmCG did not converge within 1 iterations"):
+        lm(np.hstack([X, X[:, :1]]), y, reg=1.0, maxi=1)

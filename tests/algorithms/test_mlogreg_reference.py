@@ -3,6 +3,8 @@ than two classes, ``reg > 0`` and every ``icpt``: the intercepts must not be reg
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 
@@ -42,3 +44,44 @@ def test_mlogreg_predict_is_the_softmax_of_the_linear_terms(convert) -> None:
     expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
     assert_close(M, expected, 1e-14)
     np.testing.assert_array_equal(as_array(predicted).ravel(), [1, 1, 2])
+
+
+@pytest.mark.filterwarnings("ignore:mlogreg did not converge")
+@pytest.mark.parametrize("maxii", [1, 3, 0])
+@pytest.mark.parametrize("icpt", [0, 1, 2])
+def test_mlogreg_follows_systemds_trust_region_iterations(icpt: int, maxii: int) -> None:
+    # every outer iteration (the trust region, the Steihaug CG and the acceptance) matches
+    # multiLogReg.dml written out with numpy on a dense design matrix
+    for maxi in (1, 2, 3, 5, 8, 13):
+        B = mlogreg(X, Y, icpt=icpt, reg=0.5, tol=1e-9, maxi=maxi, maxii=maxii)
+        expected = references.mlogreg_iterations(X, Y, icpt, 0.5, 1e-9, maxi, maxii)
+        assert_close(B, expected, 1e-9, f"maxi={maxi}")
+
+
+@pytest.mark.filterwarnings("ignore:mlogreg did not converge")
+@pytest.mark.parametrize(("icpt", "maxii"), [(0, 3), (1, 3), (1, 0)])
+def test_mlogreg_trust_region_shrinks_like_systemds_on_separable_data(icpt: int,
+                                                                      maxii: int) -> None:
+    # separable classes and a tiny reg: the quadratic model overshoots now and then, so steps
+    # are rejected (rho < eta0) or only partly trusted (rho < eta1, rho < eta2)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(60, 2)) * [10.0, 1.0]
+    y = np.argmax(X @ rng.normal(size=(2, 3)), axis=1) + 1.0
+    for maxi in (2, 5, 10, 20, 40):
+        B = mlogreg(X, y, icpt=icpt, reg=1e-6, tol=1e-9, maxi=maxi, maxii=maxii)
+        expected = references.mlogreg_iterations(X, y, icpt, 1e-6, 1e-9, maxi, maxii)
+        assert_close(B, expected, 1e-8, f"maxi={maxi}")
+
+
+def test_defaults_are_systemds():
+    # scripts/builtin/multiLogReg.dml: icpt=2, reg=1.0, tol=1e-6, maxi=100, maxii=20
+    defaults = {name: p.default for name, p in inspect.signature(mlogreg).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    assert defaults == {"icpt": 2, "tol": 1e-6, "reg": 1.0, "maxi": 100, "maxii": 20,
+                        "verbose": False}
+
+
+@pytest.mark.filterwarnings("ignore:mlogreg did not converge")
+def test_smallest_allowed_arguments() -> None:
+    B = mlogreg(X, Y, icpt=0, reg=0.0, tol=0.0, maxi=1, maxii=0)
+    assert_close(B, references.mlogreg_iterations(X, Y, 0, 0.0, 0.0, 1, 0), 1e-10)

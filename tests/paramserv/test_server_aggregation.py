@@ -185,6 +185,7 @@ def test_check_like_compares_list_lengths_and_shapes():
         check_like([np.ones(2), np.ones((1, 1))], model, "g", "fix")
     check_like([np.ones(2)], model, "g", "fix", exact=False)  # a leading prefix is enough
     check_like([np.ones(2), np.ones((1, 1))], model, "g", "fix", exact=False)
+    check_like([np.ones(2), np.ones((1, 1)), np.ones(3)], model, "g", "fix", exact=False)
     with pytest.raises(ShapeMismatchError, match=r"expected between 1 and 3"):
         check_like([], model, "g", "fix", exact=False)
     with pytest.raises(ShapeMismatchError, match=r"expected between 1 and 3"):
