@@ -104,3 +104,16 @@ def test_lm_solves_directly_up_to_1024_columns_and_by_cg_beyond() -> None:
     assert_close(lm(X, y, reg=1.0, maxi=1), references.ridge(X, y, 0, 1.0), 1e-8)
     with pytest.warns(UserWarning, match="lmCG did not converge within 1 iterations"):
         lm(np.hstack([X, X[:, :1]]), y, reg=1.0, maxi=1)
+
+
+def test_lmDS_verbose_statistics_that_are_undefined_print_nan(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # n = ncol: no residual degrees of freedom; constant y: no variance to explain
+    lmDS(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), np.array([1.0, 2.0, 4.0]), icpt=1,
+         verbose=True)
+    lmDS(np.array([[1.0], [2.0], [4.0], [5.0]]), np.full(4, 3.0), icpt=1, verbose=True)
+    out = capsys.readouterr()
+    lines = [s for s in (out.out + out.err).splitlines() if "R2 =" in s]
+    assert lines[0].endswith("dispersion = nan") and "R2 = 1" in lines[0]
+    assert lines[1].startswith("lmDS: R2 = nan, dispersion = 0")
