@@ -36,6 +36,9 @@ def test_l2svm_predict_scores_and_signs(convert) -> None:
     YRaw, Y = l2svm_predict(convert(X), w)
     assert_close(YRaw, [[1.5], [-1.5], [0.0]], 1e-15)
     np.testing.assert_array_equal(as_array(Y).ravel(), [1.0, -1.0, -1.0])  # 0 is not positive
+    YRaw, Y = l2svm_predict(convert(X), w[:2])  # no bias row: no bias
+    assert_close(YRaw, [[1.0], [-2.0], [-0.5]], 1e-15)
+    np.testing.assert_array_equal(as_array(Y).ravel(), [1.0, -1.0, -1.0])
 
 
 @pytest.mark.filterwarnings("ignore:l2svm did not converge")
