@@ -228,3 +228,54 @@ def test_batch_norm2d_normalizes_each_channel_over_images_and_pixels():
     out, *_ = batch_norm2d.forward(X, gamma, beta, 2, 1, 2, "test", np.array([[1.0], [0.0]]),
                                    np.array([[4.0], [100.0]]), epsilon=0.0)
     np.testing.assert_allclose(out, [[0.0, 1.0, 3.0, 3.0], [2.0, 3.0, 5.0, 9.0]], rtol=1e-15)
+
+
+def test_batch_norm_statistics_keep_their_row_shape_and_init_values():
+    X = np.array([[1.0, 0.0], [3.0, 0.0], [5.0, 3.0]])
+    gamma, beta, ema_mean, ema_var = batch_norm1d.init(2)
+    np.testing.assert_array_equal(np.stack([gamma, beta, ema_mean, ema_var]),
+                                  [[[1.0, 1.0]], [[0.0, 0.0]], [[0.0, 0.0]], [[1.0, 1.0]]])
+    _, ema_mean_upd, ema_var_upd, mean, var, norm = batch_norm1d.forward(
+        X, gamma, beta, "train", ema_mean, ema_var)
+    assert {a.shape for a in (ema_mean_upd, ema_var_upd, mean, var)} == {(1, 2)}
+    gamma, beta, ema_mean, ema_var = batch_norm2d.init(3)
+    np.testing.assert_array_equal(np.stack([gamma, beta, ema_mean, ema_var])[:, :, 0],
+                                  [[1.0] * 3, [0.0] * 3, [0.0] * 3, [1.0] * 3])
+    assert gamma.shape == (3, 1) and ema_var.shape == (3, 1)
+
+
+def test_batch_norm2d_defaults_are_mu_0_9_and_epsilon_1e_5():
+    X = np.array([[1.0, 3.0, 10.0, 10.0], [5.0, 7.0, 20.0, 40.0]])
+    gamma, beta, ema_mean, ema_var = batch_norm2d.init(2)
+    out, ema_mean_upd, ema_var_upd, _, _, _ = batch_norm2d.forward(
+        X, gamma, beta, 2, 1, 2, "train", ema_mean, ema_var)
+    np.testing.assert_allclose(ema_mean_upd, [[0.4], [2.0]], rtol=1e-15)
+    np.testing.assert_allclose(ema_var_upd, [[0.9 + 0.5], [0.9 + 15.0]], rtol=1e-15)
+    np.testing.assert_allclose(out[:, :2], (np.array([[1.0, 3.0], [5.0, 7.0]]) - 4.0)
+                               / np.sqrt(5.0 + 1e-5), rtol=1e-14)
+    dX, _, _ = batch_norm2d.backward(np.ones_like(X), ema_var, X, gamma, 2, 1, 2, "test")
+    np.testing.assert_allclose(dX, np.full_like(X, 1 / np.sqrt(1 + 1e-5)), rtol=1e-15)
+
+
+def test_pooling_and_convolution_backward_defaults():
+    X = np.arange(16.0).reshape(1, 16)
+    out, Hout, Wout = avg_pool2d.forward(X, 1, 4, 4)  # 2x2 windows, stride 2, no padding
+    np.testing.assert_array_equal(avg_pool2d.backward(np.ones((1, 4)), Hout, Wout, X, 1, 4, 4),
+                                  np.full((1, 16), 0.25))
+    W, b = np.array([[1.0, 0.0, 0.0, -1.0]]), np.zeros((1, 1))
+    X = np.arange(9.0).reshape(1, 9)
+    out, Hout, Wout = conv2d.forward(X, W, b, 1, 3, 3, 2, 2)  # stride 1, no padding
+    dX, dW, db = conv2d.backward(np.ones((1, 4)), Hout, Wout, X, W, b, 1, 3, 3, 2, 2)
+    np.testing.assert_array_equal(dX.reshape(3, 3), [[1.0, 1.0, 0.0],
+                                                     [1.0, 0.0, -1.0],
+                                                     [0.0, -1.0, -1.0]])
+    np.testing.assert_array_equal(dW, [[8.0, 12.0, 20.0, 24.0]])  # sums of each tap's inputs
+    np.testing.assert_array_equal(db, [[4.0]])
+
+
+def test_padding_along_one_axis_only():
+    # 1x1 windows over a 2x2 image padded by one row above and below: the padded image itself
+    X = np.array([[1.0, 2.0, 3.0, 4.0]])
+    out, Hout, Wout = avg_pool2d.forward(X, 1, 2, 2, 1, 1, 1, 1, 1, 0)
+    assert (Hout, Wout) == (4, 2)
+    np.testing.assert_array_equal(out, [[0.0, 0.0, 1.0, 2.0, 3.0, 4.0, 0.0, 0.0]])

@@ -16,7 +16,7 @@ import pytest
 from fedla.runtime.errors import ShapeMismatchError
 from fedla.runtime.paramserv.aggregation import add, check_like, subtract, weighted_average
 from fedla.runtime.paramserv.messages import DELTA, GRADIENTS, Update
-from fedla.runtime.paramserv.policies import ASP, BSP, SBP, SSP
+from fedla.runtime.paramserv.policies import ASP, BSP, SBP, SSP, make_policy
 from fedla.runtime.paramserv.server import ParameterServer
 
 MODEL = [np.array([1.0, -1.0]), np.array([[2.0]])]
@@ -195,3 +195,9 @@ def test_check_like_compares_list_lengths_and_shapes():
         check_like([np.ones(2), np.ones(2), np.ones(3)], model, "g", "fix")
     with pytest.raises(ShapeMismatchError, match=r"g must be a list of arrays; got ndarray"):
         check_like(np.ones(2), model, "g", "fix")
+
+
+def test_make_policy_defaults_to_no_staleness_and_no_backup_workers():
+    assert make_policy("SSP").staleness == 0
+    assert make_policy("SBP").num_backup_workers == 0
+    assert isinstance(make_policy("BSP"), BSP) and isinstance(make_policy("ASP"), ASP)
