@@ -21,10 +21,13 @@ The script imports the targets and their test modules once, then forks one child
 (one at a time: the child patches the ``__code__`` of the functions the mutant changes, in place,
 so every reference to them sees the mutant, and runs the target's test files with
 ``pytest -x``). Only fast tests run: tests that need worker processes (fixtures ``workers``,
-``ctx``, ``fed_ctx``, or the ``federated`` mode) are deselected; the math is the same code on
-numpy and federated input. A mutant is *killed* when a test fails or it runs past a timeout
-(3x the unmutated run plus 10 s), else it *survives*. It prints a per-module table and every
-survivor with its line.
+``ctx``, ``fed_ctx``, or the ``federated`` mode) are deselected, and so is the ``local`` mode
+(numpy input is wrapped in a local matrix: the same code); the math is the same code on numpy
+and federated input. ``--sample N`` takes every N-th mutant; ``--retest JSON`` reruns only the
+survivors of an earlier run; ``--named`` replays ``NAMED_MUTANTS``.
+
+A mutant is *killed* when a test fails or it runs past a timeout (3x the unmutated run plus
+10 s), else it *survives*. It prints a per-module table and every survivor with its line.
 
 Run it with one process (``OMP_NUM_THREADS=1`` is set here before numpy is imported).
 """

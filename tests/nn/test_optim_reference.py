@@ -29,9 +29,8 @@ def test_momentum_with_defaults():
 
 
 def test_nesterov_with_defaults():
-    # Sutskever et al. 2013 in the form of Bengio et al. 2012: the look-ahead parameters
-    # Y = X + mu v take the step  Y <- Y - lr dX(Y) + mu (v_new - v_old) ... written as
-    # X_new = X - mu v_old + (1 + mu) v_new with v_new = mu v_old - lr dX
+    # Nesterov momentum in Bengio et al.'s 2012 form (as in SystemDS's sgd_nesterov):
+    # v_new = mu v - lr dX,  X_new = X - mu v + (1 + mu) v_new
     X, (v,) = X0, sgd_nesterov.init(X0)
     X_ref, v_ref = X0.copy(), np.zeros_like(X0)
     for dX in GRADIENTS:
