@@ -117,3 +117,25 @@ def test_lmDS_verbose_statistics_that_are_undefined_print_nan(
     lines = [s for s in (out.out + out.err).splitlines() if "R2 =" in s]
     assert lines[0].endswith("dispersion = nan") and "R2 = 1" in lines[0]
     assert lines[1].startswith("lmDS: R2 = nan, dispersion = 0")
+
+
+@pytest.mark.filterwarnings("ignore:lmCG did not converge")
+def test_lmCG_stops_once_the_residual_falls_below_tol() -> None:
+    # the first CG step whose normal-equation residual is <= tol times the initial one
+    X, y, tol = X_CG, Y_SYN, 0.05
+    A = X.T @ X + 0.5 * np.eye(6)
+    b = X.T @ y
+    steps = next(k for k in range(1, 7) if np.linalg.norm(
+        b - A @ references.conjugate_gradient(X, y, 0, 0.5, k)) <= tol * np.linalg.norm(b))
+    assert steps < 6  # the test needs an early stop
+    assert_close(lmCG(X, y, reg=0.5, tol=tol), references.conjugate_gradient(X, y, 0, 0.5, steps),
+                 1e-12)
+
+
+def test_lmDS_verbose_without_intercept(capsys: pytest.CaptureFixture[str]) -> None:
+    y = 0.001 * Y_SYN  # a total sum of squares below 1 (0.01 here) is still one
+    B = lmDS(X_SYN, y, verbose=True)
+    ss_res = float(np.sum((y - X_SYN @ B) ** 2))
+    r2 = 1.0 - ss_res / float(np.sum((y - y.mean()) ** 2))
+    out = capsys.readouterr()
+    assert f"R2 = {r2:.6g}, dispersion = {ss_res / (200 - 6):.6g}" in out.out + out.err
