@@ -10,7 +10,7 @@ Minimizes the within-cluster sum of squares ``WCSS = sum_i min_j ||x_i - c_j||^2
   row's nearest centroid (ties shared equally). Only ``P'X`` (centroid sums) and ``colSums(P)``
   (counts) come back; the new centroids are their ratio, and
   ``WCSS = sum(X^2) + sum(min D) = sum(X^2) + sum_j (n_j ||c_j||^2 - 2 c_j' S_j)``.
-* A run ends when WCSS improves by less than ``eps * WCSS`` (success), at ``max_iter``
+* A run ends when WCSS improves by at most ``eps * WCSS`` (success), at ``max_iter``
   (incomplete), or when a centroid loses all its rows (failed). The successful run with the
   lowest WCSS wins, as in SystemDS (the first one, among runs within 1e-9 of it: summation order
   must not pick between runs that found the same clusters). When no run succeeded, the
@@ -70,7 +70,7 @@ def kmeans(
     max_iter : int, default 1000
         Maximum Lloyd iterations per run.
     eps : float, default 1e-6
-        A run has converged when WCSS drops by less than ``eps`` times its value.
+        A run has converged when WCSS drops by at most ``eps`` times its value.
     avg_sample_size_per_centroid : int, default 50
         Rows sampled per centroid for the k-means++ initialization.
     seed : int, optional
@@ -132,7 +132,7 @@ def kmeans(
                 wcss[r] = float(sumXsq) + float(np.sum(counts * np.sum(C_r**2, axis=1))
                                                 - 2 * np.sum(C_r * S))
                 iterations[r] += 1
-                if wcss_old - wcss[r] < eps * wcss[r]:
+                if wcss_old - wcss[r] <= eps * wcss[r]:  # <=: a WCSS of 0 converges too
                     term_code[r] = SUCCESS
                 elif iterations[r] >= max_iter:
                     term_code[r] = INCOMPLETE

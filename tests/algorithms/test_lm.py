@@ -15,6 +15,7 @@ from sklearn.linear_model import LinearRegression, Ridge
 
 import fedla as fl
 from fedla.algorithms import ConvergenceWarning, lm, lm_predict, lmCG, lmDS
+from tests.algorithms import references
 from tests.algorithms.conftest import assert_close, uneven_sizes
 
 X_DIA, Y_DIA = load_diabetes(return_X_y=True)
@@ -62,15 +63,16 @@ def test_lm_default_reg_is_negligible_after_scaling() -> None:
 
 
 @pytest.mark.parametrize("icpt", [0, 1, 2])
-def test_lmCG_agrees_with_lmDS(convert, icpt: int) -> None:
+def test_lmCG_matches_least_squares(convert, icpt: int) -> None:
     B_cg = lmCG(convert(X_SYN), convert(Y_SYN), icpt=icpt, reg=1e-3, tol=1e-12)
-    assert_close(B_cg, _reference("lmDS", icpt, 1e-3, "synthetic"), 1e-8, "CG vs direct")
+    assert_close(B_cg, references.ridge(X_SYN, Y_SYN, icpt, 1e-3), 1e-8, "CG vs least squares")
     assert_close(B_cg, _reference("lmCG", icpt, 1e-3, "synthetic"), 1e-10, "federated vs local")
 
 
-def test_lmCG_agrees_with_lmDS_on_diabetes_after_scaling() -> None:
+def test_lmCG_matches_least_squares_on_diabetes_after_scaling() -> None:
     with pytest.warns(ConvergenceWarning, match="Try increasing tol or reg"):  # ill-conditioned
-        assert_close(lmCG(X_DIA, Y_DIA, icpt=2, tol=1e-12), lmDS(X_DIA, Y_DIA, icpt=2), 1e-5)
+        assert_close(lmCG(X_DIA, Y_DIA, icpt=2, tol=1e-12), references.ridge(X_DIA, Y_DIA, 2, 1e-7),
+                     1e-5)
 
 
 def test_lm_uses_cg_above_the_column_limit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,9 +92,7 @@ def test_lm_on_sparse_and_dense_federated_data(fed_ctx: fl.Context, layout: str)
     y = rng.normal(size=(300, 1))
     sizes = uneven_sizes(300)
     B = lm(fed_ctx.scatter(A, sizes=sizes), fed_ctx.scatter(y, sizes=sizes), icpt=2, reg=1e-3)
-    assert_close(B, lmDS(A, y, icpt=2, reg=1e-3), 1e-10)
-    dense = A.toarray() if sp.issparse(A) else A
-    assert_close(B, lmDS(dense, y, icpt=2, reg=1e-3), 1e-10, "sparse vs dense")
+    assert_close(B, references.ridge(A, y, 2, 1e-3), 1e-9, "vs least squares")
 
 
 def test_federated_lm_brings_back_only_aggregates(fed_ctx: fl.Context) -> None:

@@ -482,7 +482,13 @@ def test_clear_named_variables(client, tenant):
 
 
 def test_clear_is_idempotent(client, tenant):
-    client.execute(tenant, [Put("a", 1), Clear(("a",)), Clear(("a",)), Clear(all=True)])
+    results = client.execute(tenant, [Put("a", 1), Put("b", 2), Clear(("a",)), Clear(("a",))])
+    assert results[2:] == [None, None]  # clearing a cleared variable is no error
+    outcome = client.execute_all(tenant, [Get("b"), Get("a")])
+    assert outcome[0] == 2 and isinstance(outcome[1], UnknownVariableError)
+    assert client.execute(tenant, [Clear(all=True), Clear(all=True)]) == [None, None]
+    with pytest.raises(UnknownVariableError, match="no variable 'b'"):
+        client.execute(tenant, [Get("b")])
 
 
 def test_clear_all(client, tenant):
