@@ -406,8 +406,11 @@ class FederatedExecutor(ParamservExecutor):
             sample = hub.sampled(version) if options.fraction < 1 or self._secagg else None
             if sample is not None and task.worker not in sample:
                 return StepResult(DELTA if task.freq != "BATCH" else GRADIENTS, [], 0)
-            call = {**attrs, "batches": [_bounds(rows) for rows in steps.rows],
-                    "seeds": list(steps.seeds),
+            # int64 arrays, not nested lists: a list of 79 pairs costs ~1.7 ms to encode and
+            # decode in Python's protobuf, an array a tenth of that
+            call = {**attrs,
+                    "batches": np.array([_bounds(rows) for rows in steps.rows], np.int64),
+                    "seeds": np.array(steps.seeds, np.int64),
                     "compression_seed": int(task.seed) * 1_000_003 + task.worker * 7919 + rounds}
             if self._secagg is not None:
                 call.update(secagg_round=int(version), participants=list(sample or []),

@@ -122,9 +122,9 @@ def train(
         The model's gradient and update functions (sent as references; see the module docstring).
     hyperparams : dict
         Passed to ``upd`` and ``agg``.
-    batches : list of [start, stop]
-        Each batch's range of positions in ``order`` (or of rows).
-    seeds : list of int
+    batches : int array of shape (n_batches, 2)
+        Each batch's [start, stop) in ``order`` (or of the rows).
+    seeds : int array of shape (n_batches,)
         Each batch's ``upd`` seed.
     freq : {"BATCH", "EPOCH", "NBATCHES"}
     prox_mu : float, default 0
@@ -148,18 +148,21 @@ def train(
         Return the new state too (the caller keeps it as a second output).
     """
     n = int(features.shape[0]) if order is None else int(np.shape(order)[0])
-    if len(batches) != len(seeds) or not 1 <= len(batches) <= MAX_BATCHES:
+    bounds, seeds = np.asarray(batches), np.asarray(seeds).reshape(-1)
+    if (bounds.ndim != 2 or bounds.shape[1:] != (2,) or bounds.dtype.kind not in "iu"
+            or seeds.dtype.kind not in "iu" or len(bounds) != len(seeds)
+            or not 1 <= len(bounds) <= MAX_BATCHES):
         raise InvalidArgumentError(
-            f"train needs one seed per batch and 1 to {MAX_BATCHES} batches; got "
-            f"{len(batches)} batches and {len(seeds)} seeds"
+            f"train needs batches as 1 to {MAX_BATCHES} integer [start, stop] pairs and one "
+            f"integer seed per batch; got batches of shape {bounds.shape} ({bounds.dtype}) and "
+            f"{seeds.size} seeds ({seeds.dtype})"
         )
     if labels.shape[0] != features.shape[0]:
         raise InvalidArgumentError(
             f"train: features have {features.shape[0]} rows but labels have {labels.shape[0]}"
         )
     rows: list[Any] = []
-    for batch in batches:
-        start, stop = (int(v) for v in batch)
+    for start, stop in bounds.tolist():
         if not 0 <= start < stop <= n:
             raise InvalidArgumentError(
                 f"train: batch [{start}, {stop}) is not a non-empty range within the site's "
@@ -171,7 +174,7 @@ def train(
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
             raise InvalidArgumentError(f"train: {name} must be a float >= 0; got {value!r}")
     kind, arrays, samples, trainable = local_steps(
-        list(model), hyperparams, features, labels, Steps(rows, [int(s) for s in seeds]), freq,
+        list(model), hyperparams, features, labels, Steps(rows, seeds.tolist()), freq,
         upd, agg, (str(names[0]), str(names[1])), float(prox_mu))
     state = dict(state) if isinstance(state, dict) else {}
     encoding = "plain"
