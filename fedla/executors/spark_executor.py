@@ -39,6 +39,7 @@ from fedla.executors.spark_tasks import (
     referenced,
     run_site_batch,
 )
+from fedla.physical_plan import Stage
 from fedla.plan import Block, SiteId
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.protocol.client import TrafficCounter
@@ -192,6 +193,18 @@ class SparkExecutor(Executor):
         """Cached RDDs holding site variables now (each is unpersisted when its last is cleared)."""
         with self._lock:
             return len(self._cached)
+
+    def stage_note(self, stage: Stage) -> str:
+        """The Spark job of ``stage``: which cached RDDs it zips and what it collects."""
+        with self._lock:
+            needed = {self._where[(index, name)]
+                      for site in stage.sites for index in [self.site_index(site)]
+                      for step in stage.sites[site].steps for name in step.args
+                      if (index, name) in self._where}
+        source = (f"zip of {len(needed)} cached RDD(s)" if needed
+                  else "an empty RDD (no cached input)")
+        return (f"Spark job: {source} -> mapPartitions on {self.partitions} partition(s) "
+                f"(fedla kernels) -> cache created variables, collect returned values")
 
     # ----- data in and out
     def ingest(self, df: Any) -> list[Block]:
