@@ -77,7 +77,7 @@ def run_site_batch(tenant: str, batches: dict[int, list[Request]],
     index = partition_id()
     requests = batches.get(index, [])
     inputs: dict[str, Any] = {}
-    for bundle in _flattened(next(parts, None)):
+    for bundle in _bundles(parts):
         inputs.update(bundle.values)
     wanted = referenced(requests)
     preload: list[Request] = [Put(name, value) for name, value in inputs.items() if name in wanted]
@@ -90,6 +90,15 @@ def run_site_batch(tenant: str, batches: dict[int, list[Request]],
     yield SiteBundle(results, values)
 
 
+def _bundles(parts: Iterator[Any]) -> list[SiteBundle]:
+    """The bundles of the partition's one (zipped) element.
+
+    The input is read to its end: a Python worker whose input was not consumed exits after the
+    task instead of serving the next one, and a fresh worker must import numpy and fedla again.
+    """
+    return [bundle for item in parts for bundle in _flattened(item)]
+
+
 def _flattened(item: Any) -> Iterator[SiteBundle]:
     if isinstance(item, SiteBundle):
         yield item
@@ -98,8 +107,10 @@ def _flattened(item: Any) -> Iterator[SiteBundle]:
             yield from _flattened(part)
 
 
-def empty_bundle(_: Iterator[Any]) -> Iterator[SiteBundle]:
+def empty_bundle(parts: Iterator[Any]) -> Iterator[SiteBundle]:
     """One empty bundle (the base of a stage whose sites read no variable)."""
+    for _ in parts:  # consumed, so that the Python worker is reused (see _bundles)
+        pass
     yield SiteBundle()
 
 
@@ -150,7 +161,7 @@ def blocks_to_ipc(names: dict[int, list[str]], rows_per_batch: int,
     Columns are named ``c0`` ... ``c{n-1}``; each pair carries up to ``rows_per_batch`` rows.
     """
     values: dict[str, Any] = {}
-    for bundle in _flattened(next(parts, None)):
+    for bundle in _bundles(parts):
         values.update(bundle.values)
     seq = 0
     for name in names.get(partition_id(), []):

@@ -224,6 +224,10 @@ def paramserv(
 def _executor(mode: str) -> ParamservExecutor:
     if mode == "LOCAL":
         return LocalExecutor()
+    if mode == "REMOTE_SPARK":
+        from fedla.paramserv.spark_executor import RemoteSparkExecutor  # grpc + pyspark: lazily
+
+        return RemoteSparkExecutor()
     raise ModeNotAvailableError(
         f"paramserv mode={mode!r} is not available yet: FEDERATED/REMOTE_SPARK executors are "
         "not available yet (they come with their own issues); use mode='LOCAL'"

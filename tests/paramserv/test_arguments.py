@@ -64,8 +64,6 @@ def test_other_modes_are_not_available_yet(problem):
     with pytest.raises(ModeNotAvailableError, match="FEDERATED/REMOTE_SPARK executors are not "
                                                     "available yet"):
         call(problem, mode="FEDERATED")
-    with pytest.raises(NotImplementedError):
-        call(problem, mode="remote_spark")
 
 
 def test_more_workers_than_rows(problem):
