@@ -63,7 +63,9 @@ class RemoteSparkExecutor(ParamservExecutor):
                                     upd_ref, agg_ref, hyperparams, self.timeout)
             sc.setJobGroup(group, "fedla paramserv REMOTE_SPARK", interruptOnCancel=True)
             try:
-                sc.parallelize(parts, k).barrier().mapPartitions(job).collect()
+                # The shuffle makes the barrier stage a map stage: Spark retries a failed one
+                # (a failed barrier result stage is not retried).
+                sc.parallelize(parts, k).barrier().mapPartitions(job).repartition(1).collect()
             except Exception as exc:
                 if service.failure is not None:
                     raise WorkerFailedError(
@@ -76,6 +78,7 @@ class RemoteSparkExecutor(ParamservExecutor):
             finally:
                 sc.setLocalProperty("spark.jobGroup.id", None)
         finally:
+            service.close()
             server.stop(grace=None)
         if not session.done:
             raise WorkerFailedError("paramserv REMOTE_SPARK: the tasks ended before the last epoch")

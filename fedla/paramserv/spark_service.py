@@ -145,6 +145,12 @@ class ParameterService(pb_grpc.ParameterServerServicer):
     def _new_mailboxes(self) -> dict[int, queue.Queue[Any]]:
         return {task.worker: queue.Queue() for task in self.session.tasks}
 
+    def close(self) -> None:
+        """Wake every waiting call (the job is over): their threads must not outlive the run."""
+        with self._lock:
+            for mailbox in self._mailboxes.values():
+                mailbox.put(None)
+
     def _fail(self, exc: BaseException) -> None:
         with self._lock:
             if self.failure is None:

@@ -71,9 +71,11 @@ def train_partition(address: str, token: str, tasks: dict[int, WorkerTask], upd_
     from pyspark import BarrierTaskContext
 
     context = BarrierTaskContext.get()
+    # The stage attempt, the same number for all its tasks: PySpark has no stageAttemptNumber,
+    # but task attempt ids only grow, so a retried stage's smallest id is larger.
+    attempt = min(int(number) for number in context.allGather(str(context.taskAttemptId())))
     for worker, X, y in items:
-        channel = GrpcServerChannel(address, token, worker, context.stageAttemptNumber(),
-                                    timeout)
+        channel = GrpcServerChannel(address, token, worker, attempt, timeout)
         try:
             channel.pull()  # where this attempt starts: a retried stage resumes an epoch
             task = dataclasses.replace(tasks[worker], rows=np.arange(X.shape[0]),
