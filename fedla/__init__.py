@@ -46,6 +46,7 @@ from fedla.runtime.errors import (
     WorkerInternalError,
     WorkerUnavailableError,
 )
+from fedla.spark import from_spark, read_spark
 
 __version__ = "0.1.0"
 
@@ -70,12 +71,14 @@ __all__ = [
     "eigh",
     "exp",
     "explain",
+    "from_spark",
     "hstack",
     "log",
     "matrix",
     "maximum",
     "minimum",
     "paramserv",
+    "read_spark",
     "round",
     "sigmoid",
     "sign",

@@ -48,10 +48,12 @@ class Context:
         stop when the context closes.
     workers : sequence of str, optional
         Addresses (``host:port``) of running workers, used by ``scatter``.
-    executor : {"grpc", "in-process"}, default "grpc"
-        How sites run: ``fedla worker`` daemons over gRPC, or ``RequestHandler`` objects in this
-        process (the same worker code without a network; for local data and tests). In-process
-        sites are named ``in-process-0`` ... and share ``data_dir``.
+    executor : {"grpc", "in-process", "spark"}, default "grpc"
+        How sites run: ``fedla worker`` daemons over gRPC, ``RequestHandler`` objects in this
+        process (the same worker code without a network; for local data and tests), or Spark
+        tasks on the partitions of cached RDDs (``fedla.executors.spark_executor``). In-process
+        sites are named ``in-process-0`` ... and share ``data_dir``; Spark sites are named
+        ``spark-0`` ..., ``local_workers`` of them (default: the session's parallelism).
     data_dir : str or Path, optional
         Data directory of the local sites (default: a fresh temporary directory).
     tenant : str, optional
@@ -79,6 +81,8 @@ class Context:
         computing the same expression again in this Context costs no round trip; 0 disables it.
     local_worker_options : sequence of str
         Extra ``fedla worker`` options for the local workers, e.g. ``["--cache-mem", "64MB"]``.
+    spark : pyspark.sql.SparkSession, optional
+        The session of ``executor="spark"`` (``fl.from_spark`` makes such a Context for you).
 
     Notes
     -----
@@ -108,11 +112,12 @@ class Context:
         timeout: float | None = None,
         cache_mem: int = DEFAULT_RESULT_CACHE_BYTES,
         local_worker_options: Sequence[str] = (),
-        executor: Literal["grpc", "in-process"] = "grpc",
+        executor: Literal["grpc", "in-process", "spark"] = "grpc",
         token: str | None = None,
         tls_ca: str | Path | None = None,
         tls_cert: str | Path | None = None,
         tls_key: str | Path | None = None,
+        spark: Any = None,
     ) -> None:
         self.tenant = tenant or uuid.uuid4().hex
         self.timeout = timeout
@@ -136,9 +141,19 @@ class Context:
             self.executor = GrpcExecutor(self.tenant, addresses, timeout,
                                          token=token or os.environ.get("FEDLA_TOKEN"), tls=tls)
             self._data_dir = self._pool.data_dir if self._pool else None
+        elif executor == "spark":
+            if spark is None or workers:
+                raise InvalidArgumentError(
+                    "executor='spark' runs its sites as partitions of Spark RDDs: pass the "
+                    "SparkSession as spark=..., and no workers=[...]"
+                )
+            from fedla.executors.spark_executor import SparkExecutor  # pyspark is optional
+
+            self.executor = SparkExecutor(self.tenant, spark, local_workers)
+            self._data_dir = None
         else:
             raise InvalidArgumentError(
-                f"executor must be 'grpc' or 'in-process'; got {executor!r}"
+                f"executor must be 'grpc', 'in-process' or 'spark'; got {executor!r}"
             )
         self.workers: list[str] = list(self.executor.sites)
         self.results = LineageCache(cache_mem)
@@ -332,6 +347,23 @@ class Context:
             self._release(names)
             raise
 
+    def adopt(self, blocks: list[Block], dtype: Any, axis: int = 0) -> Matrix:
+        """A federated matrix over ``blocks`` that the executor already holds at the sites.
+
+        Used for data that entered the sites another way than READ or PUT (a Spark ingest);
+        the matrix holds the blocks' variables like any other and releases them when collected.
+        """
+        self.ensure_open()
+        names = [(block.site, block.var) for block in blocks]
+        with self._holders_lock:
+            self._holders.update(names)
+        self._used.update(block.site for block in blocks)
+        try:
+            return self._federated_matrix(list(blocks), dtype, -1, axis)
+        except BaseException:  # no matrix took the hold: give it back
+            self._release(names)
+            raise
+
     def flush(self) -> None:
         """Send requests waiting for the next batch (releases of unreachable matrices) now."""
         self.executor.flush_deferred()
@@ -418,6 +450,11 @@ class Context:
                     unused.extend(_kept_names(layout))
         if unused:
             self._release(unused)
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``close`` was called."""
+        return self._closed
 
     def ensure_open(self) -> None:
         """Raise ``InvalidArgumentError`` if this Context was closed."""

@@ -45,7 +45,8 @@ def physical_plan(roots: list[Node], context: Context | None, rewrite: bool = Tr
 
 def explain(roots: list[Node], context: Context | None, rewrite: bool = True) -> str:
     """The text of ``physical_plan(roots, ...)``, as ``Matrix.explain`` prints it."""
-    return physical_plan(roots, context, rewrite).describe()
+    plan = physical_plan(roots, context, rewrite)
+    return plan.describe(context.executor.stage_note if context is not None else None)
 
 
 def evaluate(roots: list[Node], context: Context | None, rewrite: bool = True) -> list[Any]:

@@ -85,6 +85,16 @@ class Matrix:
 
         return evaluate([self.node], self.context, rewrite)[0]
 
+    def to_spark(self, spark: Any) -> Any:
+        """The matrix as a Spark DataFrame: columns ``c0 ... c{n-1}`` (double), rows in order.
+
+        A matrix made by ``fl.from_spark`` is written from the blocks cached in the cluster;
+        any other is computed first.
+        """
+        from fedla.spark_export import to_spark
+
+        return to_spark(self.node, self.context, spark)
+
     def explain(self, rewrite: bool = True) -> None:
         """Print the physical plan: per stage, which site runs what and what crosses the network.
 

@@ -11,6 +11,7 @@ the site that has them to the site that needs them). ``describe`` prints a plan 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,8 +181,11 @@ class PhysicalPlan:
         """Stages that send anything to a site."""
         return sum(1 for stage in self.stages if stage.sites or stage.broadcasts)
 
-    def describe(self) -> str:
-        """A readable account of the plan, like Spark's ``explain()``."""
+    def describe(self, stage_note: Callable[[Stage], str] | None = None) -> str:
+        """A readable account of the plan, like Spark's ``explain()``.
+
+        ``stage_note`` adds the executor's account of how it runs a stage (its Spark job).
+        """
         lines = [f"PhysicalPlan: {self.round_trips} round trip(s), "
                  f"{len({s for st in self.stages for s in st.sites})} site(s)"]
         if self.prologue:
@@ -196,6 +200,9 @@ class PhysicalPlan:
                 f"  Stage {number}: {len(stage.sites)} site(s); "
                 f"sends ~{_bytes(stage.bytes_down)}, returns ~{_bytes(stage.bytes_up)}"
             )
+            note = stage_note(stage) if stage_note is not None and stage.sites else ""
+            if note:
+                lines.append(f"    {note}")
             for site in dict.fromkeys([*(b.site for b in stage.broadcasts), *stage.sites]):
                 lines.append(f"    site {site}:")
                 for broadcast in stage.broadcasts:

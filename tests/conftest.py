@@ -54,3 +54,23 @@ def assert_matches(
         np.testing.assert_array_equal(result_array, expected_array)
     else:
         np.testing.assert_allclose(result_array, expected_array, rtol=rtol, atol=atol)
+
+
+_SPARK_FAILURE: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """A ``local[2]`` SparkSession for the whole run; every Spark test skips, with the reason,
+    if pyspark is missing or the JVM cannot start."""
+    if _SPARK_FAILURE:
+        pytest.skip(_SPARK_FAILURE[0])
+    try:
+        from fedla.spark import spark_session
+
+        session = spark_session("local[2]", driver_memory="2g")
+    except Exception as exc:  # noqa: BLE001 - any failure to start means: no Spark here
+        _SPARK_FAILURE.append(f"Spark cannot start here: {type(exc).__name__}: {exc}"[:500])
+        pytest.skip(_SPARK_FAILURE[0])
+    yield session
+    session.stop()

@@ -49,6 +49,10 @@ class Executor(abc.ABC):
     def close(self) -> None:
         """Release channels, threads and in-process sites."""
 
+    def stage_note(self, stage: Stage) -> str:
+        """How this executor runs ``stage``, for ``explain()``; empty if there is nothing to add."""
+        return ""
+
     # ----- running
     def run(self, stage: Stage, values: dict[ValueId, Any]) -> dict[ValueId, Any]:
         """Run ``stage``'s broadcasts and site programs; returns the values the sites returned."""

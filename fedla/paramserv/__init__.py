@@ -5,7 +5,7 @@
 """
 
 from fedla.paramserv.builtin import paramserv
-from fedla.runtime.paramserv.errors import ModeNotAvailableError, WorkerFailedError
+from fedla.runtime.paramserv.errors import WorkerFailedError
 from fedla.runtime.paramserv.history import History, TrainedModel
 
-__all__ = ["History", "ModeNotAvailableError", "TrainedModel", "WorkerFailedError", "paramserv"]
+__all__ = ["History", "TrainedModel", "WorkerFailedError", "paramserv"]

@@ -44,7 +44,6 @@ from fedla.runtime.paramserv.aggregation import check_like
 from fedla.runtime.paramserv.balancing import BALANCING
 from fedla.runtime.paramserv.checkpoint import latest_checkpoint, load_checkpoint
 from fedla.runtime.paramserv.compression import COMPRESSIONS
-from fedla.runtime.paramserv.errors import ModeNotAvailableError
 from fedla.runtime.paramserv.history import History, TrainedModel
 from fedla.runtime.paramserv.partitioning import SCHEMES, partition_rows
 from fedla.runtime.paramserv.policies import UTYPES
@@ -196,8 +195,6 @@ def paramserv(
     ------
     InvalidArgumentError, ShapeMismatchError
         A bad argument, or ``upd`` / ``agg`` returning lists that do not fit the model.
-    ModeNotAvailableError
-        ``mode="REMOTE_SPARK"`` without its executor.
     WorkerFailedError
         A worker raised or died (FEDERATED: a site failed; see ``FederatedExecutor``).
 
@@ -363,12 +360,12 @@ def paramserv(
 
 
 def _executor(mode: str) -> ParamservExecutor:
-    if mode == "LOCAL":
-        return LocalExecutor()
-    raise ModeNotAvailableError(
-        f"paramserv mode={mode!r} is not available yet; use mode='LOCAL' for in-memory data "
-        "or pass federated features (mode='FEDERATED')"
-    )
+    """The executor of an in-memory mode (LOCAL or REMOTE_SPARK)."""
+    if mode == "REMOTE_SPARK":
+        from fedla.paramserv.spark_executor import RemoteSparkExecutor  # grpc + pyspark: lazily
+
+        return RemoteSparkExecutor()
+    return LocalExecutor()
 
 
 def _federated_options(

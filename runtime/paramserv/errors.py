@@ -30,7 +30,3 @@ class RemoteTraceback(Exception):
 
     def __str__(self) -> str:
         return "\n" + (self.args[0] if self.args else "")
-
-
-class ModeNotAvailableError(FedlaError, NotImplementedError):
-    """The requested paramserv mode has no executor yet."""

@@ -10,7 +10,6 @@ import pytest
 import scipy.sparse as sp
 
 import fedla as fl
-from fedla.paramserv import ModeNotAvailableError
 from fedla.runtime.errors import InvalidArgumentError, ShapeMismatchError
 from tests.paramserv import toy_functions as toy
 
@@ -63,11 +62,6 @@ def test_integer_ranges(problem, name, value, low):
 def test_federated_mode_needs_federated_features(problem):
     with pytest.raises(InvalidArgumentError, match="'FEDERATED' for federated features"):
         call(problem, mode="FEDERATED")
-
-
-def test_remote_spark_is_not_available_yet(problem):
-    with pytest.raises(ModeNotAvailableError):
-        call(problem, mode="remote_spark")
 
 
 def test_more_workers_than_rows(problem):
