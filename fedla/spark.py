@@ -86,8 +86,14 @@ def from_spark(df: Any, columns: Sequence[str] | None = None,
 
     Examples
     --------
-    >>> X = fl.from_spark(df, columns=["x1", "x2"])          # doctest: +SKIP
-    >>> (X.T @ X).compute()                                  # doctest: +SKIP
+    >>> import fedla as fl
+    >>> from fedla.spark import spark_session
+    >>> spark = spark_session("local[2]")
+    >>> df = spark.createDataFrame([(1.0, 2.0), (3.0, 4.0), (5.0, 6.0)], ["x1", "x2"])
+    >>> X = fl.from_spark(df, columns=["x1", "x2"])
+    >>> (X.T @ X).compute()
+    array([[35., 44.],
+           [44., 56.]])
     """
     context = context or spark_context(df.sparkSession)
     executor = context.executor
