@@ -32,8 +32,9 @@ from fedla.runtime.protocol import paramserv_pb2_grpc as pb_grpc
 
 _LOGGER = logging.getLogger(__name__)
 
-_SERVER_STATE_SHARED = ("agg", "hyperparams", "history", "_on_epoch_end")
-"""ParameterServer attributes kept by reference in a snapshot (functions, the shared history)."""
+_SERVER_STATE_SHARED = ("agg", "hyperparams", "history", "_on_epoch_end", "on_round")
+"""ParameterServer attributes kept by reference in a snapshot (functions, the shared history);
+the rest, a server optimizer's state among it, goes back to the snapshot on a retry."""
 
 
 def to_proto(array: Any) -> pb.Array:
