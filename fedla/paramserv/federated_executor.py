@@ -238,6 +238,7 @@ class FederatedExecutor(ParamservExecutor):
         k = len(self.partitions)
         hub = self._hub = _Hub(session, k, self.options.fraction)
         states = [f"{self._namespace}state.{w}" for w in range(k)]
+        orders: list[str | None] = [None] * k
         try:
             orders = self._prepare_orders(session.plan.seed)
             have_state = False
@@ -261,14 +262,13 @@ class FederatedExecutor(ParamservExecutor):
             hub.fail(exc)
             raise
         finally:
-            self._clear([*self._orders, *states])
+            self._clear(orders, states)
         if hub.failure is not None:
             raise hub.failure
 
     # ----- set-up at the sites
     def _prepare_orders(self, seed: int) -> list[str | None]:
         """Keep each block's row order at its site (none for KEEP_DATA_ON_WORKER)."""
-        self._orders: list[str] = []
         if self.scheme == "KEEP_DATA_ON_WORKER":
             return [None] * len(self.partitions)
         targets = self.row_counts()
@@ -277,7 +277,6 @@ class FederatedExecutor(ParamservExecutor):
         for w, (p, target) in enumerate(zip(self.partitions, targets)):
             name = f"{self._namespace}order.{w}"
             names.append(name)
-            self._orders.append(name)
             batches.setdefault(p.site, []).append(ExecUdf(
                 ROW_ORDER, (p.features,), (name,),
                 {"scheme": self.scheme, "target_rows": int(target), "seed": int(seed) + w}))
@@ -360,11 +359,10 @@ class FederatedExecutor(ParamservExecutor):
 
         return combine
 
-    def _clear(self, names: list[str]) -> None:
-        for w, p in enumerate(self.partitions):
-            mine = [n for n in names if n.endswith(f".{w}")]
-            if mine:
-                self.context.executor.defer(p.site, Clear(tuple(mine)))
+    def _clear(self, orders: list[str | None], states: list[str]) -> None:
+        """Drop each worker's row order and state at its site with the next batch there."""
+        for p, order, state in zip(self.partitions, orders, states):
+            self.context.executor.defer(p.site, Clear(tuple(n for n in (order, state) if n)))
 
     # ----- the site threads
     def _site_main(self, hub: _Hub, task: WorkerTask, partition: SitePartition,
@@ -414,7 +412,7 @@ class FederatedExecutor(ParamservExecutor):
                     "compression_seed": int(task.seed) * 1_000_003 + task.worker * 7919 + rounds}
             if self._secagg is not None:
                 call.update(secagg_round=int(version), participants=list(sample or []),
-                            weight=float(steps_rows(steps) if task.weighted else 1))
+                            weight=float(_steps_rows(steps) if task.weighted else 1))
             inputs = (partition.features, partition.labels, order_operand,
                       state if kept else Literal(None), *(Literal(np.asarray(a)) for a in model))
             if options.keeps_state:
@@ -452,7 +450,7 @@ class FederatedExecutor(ParamservExecutor):
         return error
 
 
-def steps_rows(steps: Steps) -> int:
+def _steps_rows(steps: Steps) -> int:
     """Rows the batches of ``steps`` cover."""
     return sum(_bounds(rows)[1] - _bounds(rows)[0] for rows in steps.rows)
 

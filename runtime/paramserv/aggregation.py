@@ -39,11 +39,6 @@ def weighted_average(updates: Sequence[Arrays], weights: Sequence[float]) -> lis
     return out
 
 
-def add(model: Arrays, delta: Arrays) -> list[Any]:
-    """``model + delta``, per array."""
-    return [m + d for m, d in zip(model, delta)]
-
-
 def subtract(a: Arrays, b: Arrays) -> list[Any]:
     """``a - b``, per array."""
     return [x - y for x, y in zip(a, b)]

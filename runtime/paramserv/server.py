@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from fedla.runtime.paramserv.aggregation import add, check_like, weighted_average
+from fedla.runtime.paramserv.aggregation import check_like, weighted_average
 from fedla.runtime.paramserv.history import CLOCK_LOG_LIMIT, History
 from fedla.runtime.paramserv.messages import GRADIENTS, Release, Update
 from fedla.runtime.paramserv.policies import UpdatePolicy
+from fedla.runtime.paramserv.round_combiner import RoundCombiner
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,9 +55,9 @@ class ParameterServer:
     agg_name : str, default "agg"
         How errors name the aggregation function.
     combine : callable, optional
-        ``combine(updates, model) -> model`` replaces how a round's model deltas reach the model
-        (server optimizers, robust aggregation, secure aggregation); by default their
-        weighted average is added. Gradients always go through ``agg``.
+        ``combine(updates, model, share) -> model``: how a round's model deltas reach the model;
+        by default ``RoundCombiner()``, FedAvg (their weighted average, times ``share``, is
+        added). Gradients always go through ``agg``.
     on_round : callable, optional
         Called after every model update (privacy accounting hooks in here).
     """
@@ -80,7 +81,7 @@ class ParameterServer:
         self._at_barrier: set[int] = set()
         self._on_epoch_end = on_epoch_end
         self._agg_name = agg_name
-        self._combine = combine
+        self._combine = combine if combine is not None else RoundCombiner()
         self.on_round = on_round
         self._round_started = time.perf_counter()
 
@@ -144,21 +145,14 @@ class ParameterServer:
         ``delta_share`` (the asynchronous policies add one worker's delta as its ``1/k`` share).
         """
         updates = [u for u in updates if u.arrays]  # workers that sat a sampled round out
-        if not updates:
-            pass
-        elif updates[0].kind == GRADIENTS:
+        if updates and updates[0].kind == GRADIENTS:
             averaged = weighted_average([u.arrays for u in updates], [u.weight for u in updates])
             model = self.agg(self.model, self.hyperparams, averaged)
             check_like(model, self.model, f"the model returned by {self._agg_name}",
                        "agg must return the model list with every array's shape unchanged")
             self.model = list(model)
-        elif self._combine is not None:
+        elif updates:
             self.model = list(self._combine(updates, self.model, delta_share))
-        else:
-            averaged = weighted_average([u.arrays for u in updates], [u.weight for u in updates])
-            if delta_share != 1.0:
-                averaged = [a * delta_share for a in averaged]
-            self.model = add(self.model, averaged)
         self.version += 1
         history = self.history
         history.updates += 1

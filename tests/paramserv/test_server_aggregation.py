@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from fedla.runtime.errors import ShapeMismatchError
-from fedla.runtime.paramserv.aggregation import add, check_like, subtract, weighted_average
+from fedla.runtime.paramserv.aggregation import check_like, subtract, weighted_average
 from fedla.runtime.paramserv.messages import DELTA, GRADIENTS, Update
 from fedla.runtime.paramserv.policies import ASP, BSP, SBP, SSP, make_policy
 from fedla.runtime.paramserv.server import ParameterServer
@@ -167,7 +167,6 @@ def test_weighted_average_is_exact_and_keeps_a_single_update():
     np.testing.assert_array_equal(weighted_average([a, b], [0, 5])[0], b[0])
     single = weighted_average([a], [3])
     assert single[0] is a[0] and single[1] is a[1]
-    np.testing.assert_array_equal(add(a, b)[0], [4.0, 8.0])
     np.testing.assert_array_equal(subtract(a, b)[0], [-2.0, -4.0])
 
 
