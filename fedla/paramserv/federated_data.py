@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from fedla.evaluation import evaluate, realign
+from fedla.evaluation import realign
+from fedla.functions import compute
 from fedla.matrix import Matrix
 from fedla.paramserv.federated_executor import SitePartition
 from fedla.plan import Layout, Partitioning
@@ -110,13 +111,10 @@ def check_one_hot(name: str, labels: Any, n_classes: int | None) -> None:
     not_binary = abs(labels * (labels - 1)).sum()
     not_single = abs(labels.sum(axis=1) - 1).sum()
     if isinstance(labels, Matrix):
-        not_binary, not_single = (float(v) for v in _compute_all(not_binary, not_single))
+        not_binary, not_single = (float(v) for v in compute(not_binary, not_single))
     if float(not_binary) or float(not_single):
         raise InvalidArgumentError(
             f"The {name!r} parameter of paramserv must be one-hot encoded (each row one 1 and "
             f"zeros elsewhere), as the model's loss expects. Got other values instead; {fix}"
         )
 
-
-def _compute_all(*matrices: Matrix) -> list[Any]:
-    return evaluate([m.node for m in matrices], matrices[0].context)
