@@ -52,7 +52,7 @@ from fedla.runtime.paramserv.round_combiner import RoundCombiner
 from fedla.runtime.paramserv.server_optimizers import SERVER_OPTIMIZERS
 from fedla.runtime.paramserv.session import TrainingPlan, TrainingSession
 from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES
-from fedla.runtime.paramserv.worker import FREQUENCIES, step_seed
+from fedla.runtime.paramserv.worker import FREQUENCIES, epoch_seeds
 from fedla.runtime.udf_registry import registered_functions
 
 _LOGGER = logging.getLogger(__name__)
@@ -517,7 +517,7 @@ def _preflight(
     upd: Callable[..., Any], agg: Callable[..., Any], upd_ref: str, agg_ref: str,
 ) -> None:
     """Run ``upd`` and ``agg`` once on the first rows and check what they return."""
-    grads = upd(model, {**params, "seed": step_seed(0, 0, 0, 0)}, X, y)
+    grads = upd(model, {**params, "seed": epoch_seeds(0, 0, 0, 1)[0]}, X, y)
     check_like(grads, model, f"the gradients returned by upd={upd_ref!r}",
                "upd must return one gradient per leading model array, in model order",
                exact=False)

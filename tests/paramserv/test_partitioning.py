@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fedla.runtime.paramserv.partitioning import SCHEMES, partition_rows
-from fedla.runtime.paramserv.worker import WorkerTask, step_seed
+from fedla.runtime.paramserv.worker import WorkerTask, epoch_seeds
 
 
 @pytest.mark.parametrize("n,k", [(10, 3), (7, 7), (100, 4)], ids=["10/3", "7/7", "100/4"])
@@ -68,6 +68,12 @@ def test_pushes_per_epoch(freq, nbatches, pushes):
 
 
 def test_step_seeds_differ_per_step_and_repeat_per_arguments():
-    seeds = {step_seed(7, w, e, s) for w in range(3) for e in range(3) for s in range(10)}
+    seeds = {s for w in range(3) for e in range(3) for s in epoch_seeds(7, w, e, 10)}
     assert len(seeds) == 90
-    assert step_seed(7, 1, 2, 3) == step_seed(7, 1, 2, 3)
+    assert epoch_seeds(7, 1, 2, 10) == epoch_seeds(7, 1, 2, 10)
+    assert all(isinstance(s, int) and 0 <= s < 2**31 for s in seeds)
+
+
+def test_a_step_seed_does_not_depend_on_how_many_are_drawn():
+    # a worker whose epoch is cut short (NBATCHES, balancing) must see the same first seeds
+    assert epoch_seeds(7, 1, 2, 3) == epoch_seeds(7, 1, 2, 79)[:3]

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from fedla.algorithms.nn import ffn
-from fedla.runtime.paramserv.worker import Steps, local_steps, step_seed
+from fedla.runtime.paramserv.worker import Steps, epoch_seeds, local_steps
 
 HYPERPARAMS = {"optimizer": "sgd", "lr": 0.1}
 BATCHSIZE = 128
@@ -35,7 +35,7 @@ def train_round(
 ) -> tuple[list[np.ndarray], int]:
     """The local model after one epoch from ``model``, and the number of rows it saw."""
     rows = [slice(i, min(i + BATCHSIZE, len(X))) for i in range(0, len(X), BATCHSIZE)]
-    seeds = [step_seed(SEED, site, server_round - 1, step) for step in range(len(rows))]
+    seeds = epoch_seeds(SEED, site, server_round - 1, len(rows))
     _, delta, samples, _ = local_steps(model, HYPERPARAMS, X, Y, Steps(rows, seeds), "EPOCH",
                                     ffn.gradients, ffn.aggregate)
     return [m + d for m, d in zip(model, delta)], samples
