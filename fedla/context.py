@@ -164,6 +164,8 @@ class Context:
         self._realigned: dict[RealignmentKey, Layout] = {}
         self.leaf_privacy: dict[tuple[SiteId, str], Privacy] = {}
         """Privacy descriptors of restricted federated inputs, by (site, variable)."""
+        self._reads: dict[tuple[str, str], tuple[Read, str]] = {}
+        """The READ that made each held federated input, and its file's fingerprint."""
         self._closed = False
 
     @property
@@ -257,6 +259,7 @@ class Context:
                 blocks.append(Block(site, (r0, r1), (c0, c1), read.var,
                                     lineage_key("read", meta.fingerprint)))
                 self._note_privacy(site, read, meta)
+                self._reads[(str(site), read.var)] = (read, meta.fingerprint)
             dtype = np.result_type(*[np.dtype(meta.dtype) for meta in metas])
             nnz = sum(meta.nnz for meta in metas) if all(meta.nnz >= 0 for meta in metas) else -1
             return self._federated_matrix(blocks, dtype, nnz, axis)
@@ -347,6 +350,45 @@ class Context:
             self._release(names)
             raise
 
+    def restorable(self, site: SiteId, variables: Sequence[str]) -> bool:
+        """Whether ``restore`` can recreate ``variables`` at ``site`` (each came from a READ)."""
+        with self._holders_lock:
+            return all((str(site), var) in self._reads for var in variables)
+
+    def restore(self, site: SiteId, variables: Sequence[str]) -> None:
+        """READ ``variables`` again at ``site``, whose worker restarted and holds none of them.
+
+        Only inputs a READ created can come back: they are the site's own files. Data this
+        Context sent (``scatter``) or moved between sites (a realignment) is not kept here, so
+        ``restorable`` is False for it. The files must be the ones read before (same
+        fingerprint: path, size, modification time, options): training on a site whose data
+        changed meanwhile would mix two datasets without anyone noticing.
+
+        Raises
+        ------
+        InvalidArgumentError
+            When a variable did not come from a READ, or its file changed.
+        WorkerUnavailableError
+            When the site does not answer (yet).
+        """
+        with self._holders_lock:
+            recipes = [self._reads.get((str(site), var)) for var in variables]
+        missing = [var for var, recipe in zip(variables, recipes) if recipe is None]
+        if missing:
+            raise InvalidArgumentError(
+                f"cannot restore {missing} at site {site}: only federated inputs read from the "
+                "site's files (Context.federated) can be read again"
+            )
+        reads = [recipe for recipe in recipes if recipe is not None]
+        metas = self.executor.call_all({site: [read for read, _ in reads]})[site]
+        for (read, fingerprint), meta in zip(reads, metas):
+            if meta.fingerprint != fingerprint:
+                raise InvalidArgumentError(
+                    f"cannot restore {read.path!r} at site {site}: the file changed since it was "
+                    "read (size, modification time or format options differ)"
+                )
+            self._note_privacy(site, read, meta)
+
     def adopt(self, blocks: list[Block], dtype: Any, axis: int = 0) -> Matrix:
         """A federated matrix over ``blocks`` that the executor already holds at the sites.
 
@@ -399,6 +441,7 @@ class Context:
             unheld = [name for name in set(names) if self._holders[name] <= 0]
             for name in unheld:
                 del self._holders[name]
+                self._reads.pop(name, None)
         for site, var in unheld:
             self.executor.defer(SiteId(site), Clear((var,)))
 

@@ -111,6 +111,15 @@ class Executor(abc.ABC):
         """Send one batch to one site; raise its first failure."""
         return self.call_all({site: requests})[site]
 
+    def reconnect(self, site: SiteId) -> None:
+        """Forget the connection to ``site``; the next call opens a new one.
+
+        For a site that stopped answering and may be back: a connection that failed waits out
+        a growing back-off before it tries again, a new one tries at once. Sites without
+        connections (in-process) have nothing to forget.
+        """
+        return None
+
     # ----- deferred requests
     def defer(self, site: SiteId, request: Request) -> None:
         """Send ``request`` first thing in the next batch to ``site`` (safe from any thread)."""

@@ -73,6 +73,10 @@ class GrpcExecutor(Executor):
             raise
         return {site: future.result() for site, future in futures.items()}
 
+    def reconnect(self, site: SiteId) -> None:
+        """Close the channel to ``site``; the next call opens a new one (see ``Executor``)."""
+        self._abandon([site])
+
     def _abandon(self, sites: list[SiteId]) -> None:
         """Close the channels of ``sites``, ending their calls; the next use opens new ones."""
         with self._lock:

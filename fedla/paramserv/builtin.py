@@ -160,7 +160,7 @@ def paramserv(
     fraction : float, default 1
         FEDERATED, BSP: the share of the sites sampled for each round (at least one), drawn
         from ``seed`` and the round; the others sit the round out. Sites lost in a sampled run
-        are dropped, not fatal.
+        are dropped, not fatal, and rejoin when they are back (see ``FederatedExecutor``).
     server_optimizer : str, default "fedavg"
         For model deltas (freq EPOCH / NBATCHES): ``fedavg``, ``fedavgm``, ``fedadam``,
         ``fedyogi`` or ``fedadagrad`` (Reddi et al., ICLR 2021), with ``server_hyperparams``

@@ -15,13 +15,23 @@ How failures surface
     A site that stops answering (its process died, its host is unreachable, keepalive failed)
     ends a BSP run with ``WorkerFailedError`` naming the site, the epoch and the round; the model
     so far is the error's ``model`` and the last checkpoint its ``checkpoint``. Under ASP, SSP and
-    SBP training goes on without the site: it is recorded in ``history.failures`` and later
-    rounds and barriers stop waiting for it. An error *in* ``upd``/``agg`` at a site ends any run
-    (it would fail the same way at every site).
+    SBP (and BSP with client sampling) training goes on without the site: it is recorded in
+    ``history.failures`` and later rounds and barriers stop waiting for it. An error *in*
+    ``upd``/``agg`` at a site ends any run (it would fail the same way at every site).
+
+How a lost site rejoins
+    Its thread probes the site every ``REJOIN_PROBE_SECONDS``. Once it answers, the thread READs
+    the site's training files again (``Context.restore``: a restarted worker holds none of the
+    tenant's variables; the files must be unchanged) and recomputes the site's row order; the
+    site then trains again from the next epoch, with the model of that epoch (recorded in
+    ``history.rejoins``). A site whose data came from the coordinator (``scatter``) or another
+    site (a realignment), or any site under secure aggregation (its pairwise keys with every
+    other site are gone), stays out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
@@ -34,7 +44,7 @@ import numpy as np
 
 from fedla.paramserv.executor import ParamservExecutor
 from fedla.plan import SiteId
-from fedla.runtime.errors import CallCancelledError, WorkerUnavailableError
+from fedla.runtime.errors import CallCancelledError, InvalidArgumentError, WorkerUnavailableError
 from fedla.runtime.paramserv.checkpoint import latest_checkpoint
 from fedla.runtime.paramserv.compression import Compressed, decompress
 from fedla.runtime.paramserv.errors import WorkerFailedError
@@ -63,6 +73,8 @@ SECAGG_SHARE = "fedla.runtime.paramserv.site_training:secagg_share"
 SECAGG_RECEIVE = "fedla.runtime.paramserv.site_training:secagg_receive"
 SECAGG_REVEAL = "fedla.runtime.paramserv.site_training:secagg_reveal"
 WAIT_SLICE_SECONDS = 0.2
+REJOIN_PROBE_SECONDS = 1.0
+"""How often the thread of a lost site checks whether the site is back."""
 SITE_LOST = (WorkerUnavailableError, CallCancelledError)
 """Errors meaning a site stopped answering (as opposed to an error in the training code)."""
 
@@ -116,6 +128,8 @@ class _Hub:
         self.failure: BaseException | None = None
         self._fraction = fraction
         self._samples: dict[int, list[int]] = {}
+        self.finished = threading.Event()
+        """Set when training is over (done or failed): threads of lost sites stop waiting."""
 
     def sampled(self, version: int) -> list[int]:
         """The workers taking part in the round of model ``version`` (all live ones by default).
@@ -140,15 +154,28 @@ class _Hub:
                 raise _Aborted
             method = getattr(self.session, message)
             self._deliver(method(argument))
-        item = self._mailboxes[worker].get()
-        if item is None:
-            raise _Aborted
-        return item
+        return self._receive(worker)
 
     def drop(self, worker: int, reason: str) -> None:
         with self._lock:
             if self.failure is None:
                 self._deliver(self.session.drop(worker, reason))
+
+    def rejoin(self, worker: int) -> int | None:
+        """Lost ``worker`` is back: wait until it is released into the next epoch.
+
+        Returns that epoch (0-based), or None when no epoch is left to join.
+        """
+        with self._lock:
+            if self.failure is not None:
+                raise _Aborted
+            server = self.session.server
+            if server.epoch + 1 >= self.session.plan.epochs:
+                return None
+            self._deliver(self.session.rejoin(worker))
+        self._receive(worker)
+        with self._lock:
+            return int(self.session.server.epoch)
 
     def fail(self, error: BaseException) -> None:
         with self._lock:
@@ -156,10 +183,19 @@ class _Hub:
                 self.failure = error
             for mailbox in self._mailboxes:
                 mailbox.put(None)
+        self.finished.set()
+
+    def _receive(self, worker: int) -> tuple[list[Any], int]:
+        item = self._mailboxes[worker].get()
+        if item is None:
+            raise _Aborted
+        return item
 
     def _deliver(self, releases: list[Release]) -> None:
         for release in releases:
             self._mailboxes[release.worker].put((release.model, release.version))
+        if self.session.done:
+            self.finished.set()
 
 
 class _Channel:
@@ -267,19 +303,24 @@ class FederatedExecutor(ParamservExecutor):
             raise hub.failure
 
     # ----- set-up at the sites
-    def _prepare_orders(self, seed: int) -> list[str | None]:
-        """Keep each block's row order at its site (none for KEEP_DATA_ON_WORKER)."""
+    def _prepare_orders(self, seed: int, workers: Sequence[int] | None = None
+                        ) -> list[str | None]:
+        """Keep each block's row order at its site (none for KEEP_DATA_ON_WORKER).
+
+        ``workers``: only these blocks' orders (a site that rejoins); the names of all returned.
+        """
         if self.scheme == "KEEP_DATA_ON_WORKER":
             return [None] * len(self.partitions)
         targets = self.row_counts()
-        names: list[str | None] = []
+        wanted = range(len(self.partitions)) if workers is None else workers
+        names: list[str | None] = [f"{self._namespace}order.{w}" for w in
+                                   range(len(self.partitions))]
         batches: dict[SiteId, list[Any]] = {}
-        for w, (p, target) in enumerate(zip(self.partitions, targets)):
-            name = f"{self._namespace}order.{w}"
-            names.append(name)
+        for w in wanted:
+            p = self.partitions[w]
             batches.setdefault(p.site, []).append(ExecUdf(
-                ROW_ORDER, (p.features,), (name,),
-                {"scheme": self.scheme, "target_rows": int(target), "seed": int(seed) + w}))
+                ROW_ORDER, (p.features,), (names[w],),
+                {"scheme": self.scheme, "target_rows": int(targets[w]), "seed": int(seed) + w}))
         self.context.executor.call_all(batches)
         return names
 
@@ -369,20 +410,54 @@ class FederatedExecutor(ParamservExecutor):
                    order: str | None, state: str, have_state: bool, upd_ref: str, agg_ref: str,
                    hyperparams: dict[str, Any]) -> None:
         session = hub.session
-        compute = self._compute(hub, task, partition, order, state, have_state, upd_ref,
-                                agg_ref, hyperparams)
         try:
-            try:
-                run_worker(_Channel(hub, task.worker), task, compute)
-            except SITE_LOST as exc:
-                if session.plan.utype == "BSP" and self.options.fraction == 1:
-                    raise
-                hub.drop(task.worker, f"{type(exc).__name__}: {exc}")
+            while True:
+                compute = self._compute(hub, task, partition, order, state, have_state, upd_ref,
+                                        agg_ref, hyperparams)
+                try:
+                    run_worker(_Channel(hub, task.worker), task, compute)
+                    return
+                except SITE_LOST as exc:
+                    if session.plan.utype == "BSP" and self.options.fraction == 1:
+                        raise
+                    hub.drop(task.worker, f"{type(exc).__name__}: {exc}")
+                epoch = self._await_rejoin(hub, task.worker, partition, session.plan.seed)
+                if epoch is None:
+                    return
+                task, have_state = dataclasses.replace(task, first_epoch=epoch), False
         except _Aborted:
             return
         except BaseException as exc:  # anything else ends the run; no thread dies silently
             lost = isinstance(exc, SITE_LOST)
             hub.fail(self._failure(session, task.worker, partition, exc, lost=lost))
+
+    def _await_rejoin(self, hub: _Hub, worker: int, partition: SitePartition, seed: int
+                      ) -> int | None:
+        """Probe the lost site until it answers, restore its data, and rejoin the training.
+
+        Returns the epoch the worker trains again from, or None if it cannot come back (its
+        data cannot be read again, or training ended first).
+        """
+        data = (partition.features, partition.labels)
+        if self._secagg is not None or not self.context.restorable(partition.site, data):
+            _LOGGER.info("paramserv: site %s cannot rejoin (%s)", partition.site,
+                         "secure aggregation" if self._secagg is not None
+                         else "its data did not come from its own files")
+            return None
+        executor = self.context.executor
+        while not hub.finished.wait(REJOIN_PROBE_SECONDS):
+            try:
+                executor.reconnect(partition.site)
+                self.context.restore(partition.site, data)
+                self._prepare_orders(seed, [worker])
+            except SITE_LOST:
+                continue
+            except InvalidArgumentError as exc:
+                _LOGGER.warning("paramserv: site %s answers again but cannot rejoin: %s",
+                                partition.site, exc)
+                return None
+            return hub.rejoin(worker)
+        return None
 
     def _compute(self, hub: _Hub, task: WorkerTask, partition: SitePartition,
                  order: str | None, state: str, have_state: bool, upd_ref: str, agg_ref: str,

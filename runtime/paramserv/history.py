@@ -52,6 +52,9 @@ class History:
         Per round: the workers whose updates it combined.
     failures : list of [round, worker, reason]
         Workers lost during the run (FEDERATED: a site that stopped answering) and when.
+    rejoins : list of [epoch, worker]
+        Lost workers that came back (FEDERATED: a restarted site), and the epoch (1-based, as in
+        ``epoch``) from which they trained again.
     epsilon : list of float
         With differential privacy: the (epsilon, ``delta``) guarantee spent after each round.
     dp_delta : float or None
@@ -77,6 +80,7 @@ class History:
     bytes_down: list[int] = field(default_factory=list)
     round_sites: list[list[int]] = field(default_factory=list)
     failures: list[list[Any]] = field(default_factory=list)
+    rejoins: list[list[int]] = field(default_factory=list)
     epsilon: list[float] = field(default_factory=list)
     dp_delta: float | None = None
 
@@ -102,6 +106,8 @@ class History:
             parts.append(f"dropped_updates={self.dropped_updates}")
         if self.failures:
             parts.append(f"failures={len(self.failures)}")
+        if self.rejoins:
+            parts.append(f"rejoins={len(self.rejoins)}")
         if self.epsilon:
             parts.append(f"epsilon={self.epsilon[-1]:.3g} (delta={self.dp_delta:g})")
         parts.append(f"seed={self.seed}")

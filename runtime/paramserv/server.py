@@ -76,6 +76,7 @@ class ParameterServer:
         self.clocks = [0] * num_workers
         self.active = set(range(num_workers))
         self.dropped: set[int] = set()
+        self.rejoining: set[int] = set()
         self.history = history if history is not None else History()
         self.epoch_samples = 0
         self._at_barrier: set[int] = set()
@@ -116,6 +117,9 @@ class ParameterServer:
         self.epoch += 1
         self.epoch_samples = 0
         self.clocks = [0] * len(self.clocks)
+        self.dropped -= self.rejoining
+        self.num_workers += len(self.rejoining)
+        self.rejoining = set()
         workers = sorted(set(range(len(self.clocks))) - self.dropped)
         self.active = set(workers)
         self._at_barrier = set()
@@ -135,6 +139,17 @@ class ParameterServer:
         if len(self._at_barrier) < self.num_workers:
             return releases
         return releases + self._next_epoch()
+
+    def rejoin(self, worker: int) -> list[Release]:
+        """Dropped ``worker`` is back: it is released with the others into the next epoch.
+
+        Not earlier: rounds and clocks of the current epoch were counted without it, and an
+        epoch boundary is where every policy starts from a clean slate.
+        """
+        if worker not in self.dropped:
+            raise RuntimeError(f"worker {worker} rejoined but it was not dropped")
+        self.rejoining.add(worker)
+        return []
 
     # --- used by the policies -----------------------------------------------------------------
 

@@ -175,6 +175,13 @@ class TrainingSession:
                         self.history.sites[worker], self.server.epoch + 1, reason)
         return self.server.drop(worker)
 
+    def rejoin(self, worker: int) -> list[Release]:
+        """Lost ``worker`` is back; it trains again from the next epoch (recorded in history)."""
+        self.history.rejoins.append([self.server.epoch + 2, worker])
+        _LOGGER.warning("paramserv: %s is back and rejoins in epoch %d",
+                        self.history.sites[worker], self.server.epoch + 2)
+        return self.server.rejoin(worker)
+
     def close(self) -> None:
         """Close the progress bar."""
         self._bar.close()
