@@ -125,6 +125,26 @@ def test_server_optimizers_beat_fedavg_on_a_non_iid_split(ctx, digits, non_iid_f
     assert accuracy >= non_iid_fedavg_accuracy + 0.05, (accuracy, non_iid_fedavg_accuracy)
 
 
+def test_fedprox_beats_fedavg_on_uneven_non_iid_sites(ctx, digits):
+    # FedProx's setting (Li et al., MLSys 2020): non-IID sites doing very different amounts of
+    # local work. Label-sorted sites of 1:2:6 size under balancing NONE take 10, 20 and 60
+    # local steps per round; at lr 1.1 the local models drift so far that FedAvg's average
+    # stalls, while the proximal term keeps them near the pulled model. On seeds 0-9 FedProx
+    # led by 7 to 78 accuracy points after 20 rounds; with the rows shuffled across the same
+    # sites, FedAvg at this lr reached 0.72-0.97 (seeds 0-3), so the drift comes from the split.
+    X, y, X_test, y_test = digits
+    X, y = _non_iid(X, y)
+    small, middle = len(X) // 9, 2 * len(X) // 9
+    X_fed = ctx.scatter(X, sizes=[small, middle, len(X) - small - middle])
+    Y_fed = ctx.scatter(one_hot(y, 10), like=X_fed)
+    kwargs = _fedavg(epochs=20, batchsize=16, scheme="SHUFFLE", hyperparams={"lr": 1.1})
+    fedavg = fl.paramserv(ffn.init(64, 10, (32,), seed=0), X_fed, Y_fed, **kwargs)
+    fedprox = fl.paramserv(ffn.init(64, 10, (32,), seed=0), X_fed, Y_fed, proximal_mu=0.05,
+                           **kwargs)
+    accuracies = _accuracy(fedprox, X_test, y_test), _accuracy(fedavg, X_test, y_test)
+    assert accuracies[0] >= accuracies[1] + 0.05, accuracies
+
+
 @pytest.mark.parametrize("aggregation,params,blocks", [
     ("median", {}, 3),
     ("trimmed_mean", {"trim": 0.34}, 3),
