@@ -189,7 +189,7 @@ def gradients(
             "padh": g.pad, "padw": g.pad}
     F1, F2 = W1.shape[0], W2.shape[0]
     # STEP 1: loss and softmax
-    douta4 = softmax.backward(cross_entropy_loss.backward(probs, labels), c["outa4"])
+    douta4 = softmax.backward(cross_entropy_loss.backward(probs, labels), c["outa4"], probs)
     # STEP 2: affine 4, dropout, relu, affine 3
     doutd3, dW4, db4 = affine.backward(douta4, c["outd3"], W4, b4)
     doutr3 = dropout.backward(doutd3, c["outr3"], keep_prob, c["maskd3"]) if keep_prob < 1 \

@@ -106,15 +106,17 @@ def gradients(
     params = model_list.parameters(model)
     lam = hyperparams.get("lambda", 0.0)
     inputs, scores, probs = _forward(params, features)
-    dout = softmax.backward(cross_entropy_loss.backward(probs, labels), scores[-1])
+    dout = softmax.backward(cross_entropy_loss.backward(probs, labels), scores[-1], probs)
     grads: list[Any] = [None] * len(params)
     for layer in reversed(range(len(params) // 2)):
         W, b = params[2 * layer], params[2 * layer + 1]
-        dX, dW, db = affine.backward(dout, inputs[layer], W, b)
+        if layer:
+            dX, dW, db = affine.backward(dout, inputs[layer], W, b)
+            dout = relu.backward(dX, scores[layer - 1])
+        else:
+            dW, db = affine.parameter_gradients(dout, inputs[0])
         grads[2 * layer] = dW + l2_reg.backward(W, lam) if lam else dW
         grads[2 * layer + 1] = db
-        if layer:
-            dout = relu.backward(dX, scores[layer - 1])
     return grads
 
 

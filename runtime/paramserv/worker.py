@@ -190,10 +190,15 @@ def local_steps(
     fix_upd = f"{names[0]} must return one gradient per leading model array, in model order"
     fix_agg = f"{names[1]} must return the model list with every array's shape unchanged"
     local, samples, trainable = model, 0, len(model)
-    for rows, seed in zip(steps.rows, steps.seeds):
+    for step, (rows, seed) in enumerate(zip(steps.rows, steps.seeds)):
         X, y = features[rows], labels[rows]
         grads = upd(local, {**hyperparams, "seed": seed}, X, y)
-        check_like(grads, local, f"the gradients returned by {names[0]}", fix_upd, exact=False)
+        # The first step's results and the last model are checked; checking every step cost a
+        # twentieth of a small model's local training, and a shape that changes in between
+        # reaches the last model or fails in the arithmetic.
+        if step == 0:
+            check_like(grads, local, f"the gradients returned by {names[0]}", fix_upd,
+                       exact=False)
         samples += X.shape[0]
         trainable = len(grads)
         if freq == "BATCH":
@@ -201,7 +206,9 @@ def local_steps(
         if prox_mu and local is not model:
             grads = [g + prox_mu * (w - w0) for g, w, w0 in zip(grads, local, model)]
         local = agg(local, hyperparams, list(grads))
-        check_like(local, model, f"the model returned by {names[1]}", fix_agg)
+        if step == 0:
+            check_like(local, model, f"the model returned by {names[1]}", fix_agg)
+    check_like(local, model, f"the model returned by {names[1]}", fix_agg)
     return LocalUpdate(DELTA, subtract(local, model), samples, trainable)
 
 

@@ -49,10 +49,14 @@ def backward(dout: Any, X: Any, W: Any, b: Any) -> tuple[Any, Any, Any]:
     dW : array of shape (D, M)
     db : array of shape (1, M)
     """
-    dX = dout @ W.T
-    dW = X.T @ dout
-    db = dout.sum(axis=0, keepdims=True)
-    return dX, dW, db
+    dW, db = parameter_gradients(dout, X)
+    return dout @ W.T, dW, db
+
+
+def parameter_gradients(dout: Any, X: Any) -> tuple[Any, Any]:
+    """``dW`` and ``db`` of ``backward`` without ``dX``: the first layer of a network needs no
+    gradient for its input."""
+    return X.T @ dout, dout.sum(axis=0, keepdims=True)
 
 
 def init(D: int, M: int, seed: Seed = None, dtype: DTypeLike = np.float64) -> tuple[Any, Any]:

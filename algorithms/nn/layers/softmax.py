@@ -18,7 +18,12 @@ def forward(scores: Any) -> Any:
     return unnormalized / unnormalized.sum(axis=1, keepdims=True)
 
 
-def backward(dprobs: Any, scores: Any) -> Any:
-    """Return ``dscores = probs * (dprobs - rowSums(dprobs * probs))``, of shape (N, D)."""
-    probs = forward(scores)
+def backward(dprobs: Any, scores: Any, probs: Any = None) -> Any:
+    """Return ``dscores = probs * (dprobs - rowSums(dprobs * probs))``, of shape (N, D).
+
+    ``probs``: ``forward(scores)`` when the caller has it from the forward pass (recomputing it
+    was a fifth of a small network's training time); computed from ``scores`` otherwise.
+    """
+    if probs is None:
+        probs = forward(scores)
     return probs * (dprobs - (dprobs * probs).sum(axis=1, keepdims=True))
