@@ -25,8 +25,11 @@ Both Flower paths run a NumPyClient and FedAvg weighted by samples (``bench/flow
 server side records each round: seconds per round are the time between round starts (taken once
 the round's clients are sampled; the last round runs to the end of its aggregation), bytes per
 round are the serialized parameters (numpy ``.npy`` bytes) sent to the 3 clients plus those they
-return, without gRPC/protobuf framing; the clients also report their local training seconds (a
-note gives the slowest site's median: the share of a round that no runtime can save). Final
+return, without gRPC/protobuf framing; the clients also report their local training seconds
+(fedla's sites do too, in ``history.round_compute_seconds``). The slowest site's training is
+the share of a round that no runtime can save; the "overhead" column is the rest (the median of
+round seconds minus the slowest site's training), and its ratio compares what the runtimes
+themselves cost. Final
 accuracy is training accuracy on all rows; a note gives each final model's largest difference to
 the gRPC path's. Each Flower site's BLAS gets ``cores // 3`` threads, as each of fedla's local
 workers does. The ratio column divides a path's median seconds per round by the faster Flower
@@ -74,13 +77,13 @@ class Case:
 class Measured:
     """What one path measured: seconds and bytes (up + down) per round, the final model.
 
-    ``train_seconds``: per round, the local training time of the slowest site (Flower paths).
+    ``train_seconds``: per round, the local training time of the slowest site.
     """
 
     round_seconds: list[float]
     round_bytes: list[int]
     model: list[np.ndarray]
-    train_seconds: list[float] | None = None
+    train_seconds: list[float]
 
 
 def make_sites(rows: int, directory: Path) -> tuple[np.ndarray, np.ndarray, list[Path]]:
@@ -241,7 +244,8 @@ def run_fedla(case: Case, X: np.ndarray, Y: np.ndarray, rounds: int) -> Measured
                              progress=False)
         h = model.history
         round_bytes = [int(up + down) for up, down in zip(h.bytes_up, h.bytes_down)]
-        return Measured([float(s) for s in h.round_seconds], round_bytes, list(model))
+        return Measured([float(s) for s in h.round_seconds], round_bytes, list(model),
+                        [float(s) for s in h.round_compute_seconds])
 
 
 FLOWER_PATHS = {"Flower deployment": run_flower_deployment,
@@ -267,7 +271,7 @@ def measure(case: Case, X: np.ndarray, Y: np.ndarray, sites: list[Path], rounds:
                             if result.model is not reference)
     notes.append(f"{case.name}: final models, max |difference| to Flower gRPC's: {differences}")
     training = ", ".join(f"{name} {np.median(result.train_seconds):.4f}"
-                         for name, result in measured.items() if result.train_seconds)
+                         for name, result in measured.items())
     notes.append(f"{case.name}: median s/round of local training (slowest site): {training}")
     return measured, notes
 
@@ -279,16 +283,25 @@ def max_difference(model: list[np.ndarray], reference: list[np.ndarray]) -> floa
 def print_table(case_results: list[tuple[Case, dict[str, Measured]]], X: np.ndarray,
                 Y: np.ndarray) -> None:
     header = (f"{'case':<12}{'path':<22}{'rounds':>7}{'median s/round':>16}"
-              f"{'mean bytes/round':>18}{'final acc':>11}{'ratio':>9}")
+              f"{'overhead s/round':>18}{'mean bytes/round':>18}{'final acc':>11}{'ratio':>9}"
+              f"{'overhead ratio':>16}")
     print(header)
     print("-" * len(header))
     for case, measured in case_results:
-        fastest = min(float(np.median(measured[name].round_seconds)) for name in FLOWER_PATHS)
+        fastest = min(FLOWER_PATHS, key=lambda name: np.median(measured[name].round_seconds))
+        reference = measured[fastest]
         for name, result in measured.items():
             median = float(np.median(result.round_seconds))
             print(f"{case.name:<12}{name:<22}{len(result.round_seconds):>7}{median:>16.4f}"
-                  f"{np.mean(result.round_bytes):>18,.0f}{accuracy(result.model, X, Y):>11.4f}"
-                  f"{median / fastest:>9.3f}")
+                  f"{overhead(result):>18.4f}{np.mean(result.round_bytes):>18,.0f}"
+                  f"{accuracy(result.model, X, Y):>11.4f}"
+                  f"{median / np.median(reference.round_seconds):>9.3f}"
+                  f"{overhead(result) / overhead(reference):>16.3f}")
+
+
+def overhead(result: Measured) -> float:
+    """Median over rounds of the round's seconds minus its slowest site's local training."""
+    return float(np.median(np.subtract(result.round_seconds, result.train_seconds)))
 
 
 def main() -> None:
@@ -320,6 +333,8 @@ def main() -> None:
     for note in notes:
         print(note)
     print("ratio: median s/round over the faster Flower path's; target for fedla: <= 0.5")
+    print("overhead: s/round minus the slowest site's local training that round (what moving "
+          "and combining cost); overhead ratio: over the faster Flower path's")
 
 
 if __name__ == "__main__":

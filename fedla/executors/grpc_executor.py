@@ -59,6 +59,13 @@ class GrpcExecutor(Executor):
             return client
 
     def _call_all(self, batches: dict[SiteId, list[Request]]) -> dict[SiteId, list[Any]]:
+        if len(batches) == 1 and threading.current_thread() is not threading.main_thread():
+            # One site from a thread of the caller's own (FEDERATED paramserv's site threads):
+            # Ctrl-C reaches only the main thread, so the hop to the pool that keeps it
+            # interruptible would only add a thread switch (~0.2 ms a call).
+            ((site, requests),) = batches.items()
+            return {site: self.client(site).execute_all(self.tenant, requests,
+                                                        cancellable=False)}
         futures = {
             site: self._pool.submit(self.client(site).execute_all, self.tenant, requests,
                                     cancellable=False)

@@ -492,17 +492,19 @@ class FederatedExecutor(ParamservExecutor):
                       state if kept else Literal(None), *(Literal(np.asarray(a)) for a in model))
             if options.keeps_state:
                 requests = [ExecUdf(TRAIN, inputs, (result_var, state), call), Get(result_var)]
-                kind, arrays, samples, encoding = executor.send(partition.site, requests)[-1]
+                kind, arrays, samples, encoding, seconds = executor.send(partition.site,
+                                                                      requests)[-1]
                 kept = True
             else:
-                kind, arrays, samples, encoding = executor.send(
+                kind, arrays, samples, encoding, seconds = executor.send(
                     partition.site, [ExecUdf(TRAIN, inputs, (), call)])[0]
             rounds += 1
             arrays = list(arrays)
             sent = arrays_nbytes(arrays)
             if encoding in ("topk", "qsgd8"):
                 arrays = decompress(Compressed(str(encoding), arrays), model[:len(arrays) // 2])
-            return StepResult(str(kind), arrays, int(samples), sent, arrays_nbytes(model))
+            return StepResult(str(kind), arrays, int(samples), sent, arrays_nbytes(model),
+                              float(seconds))
 
         return compute
 

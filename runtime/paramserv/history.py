@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -50,6 +51,10 @@ class History:
         workers before they computed them.
     round_sites : list of list of int
         Per round: the workers whose updates it combined.
+    round_compute_seconds : list of float
+        Per round: the longest local computation among its updates (a site's local steps,
+        without transfers), so ``round_seconds`` minus it is what moving and combining cost;
+        NaN where the executor does not measure it (REMOTE_SPARK).
     failures : list of [round, worker, reason]
         Workers lost during the run (FEDERATED: a site that stopped answering) and when.
     rejoins : list of [epoch, worker]
@@ -79,14 +84,17 @@ class History:
     bytes_up: list[int] = field(default_factory=list)
     bytes_down: list[int] = field(default_factory=list)
     round_sites: list[list[int]] = field(default_factory=list)
+    round_compute_seconds: list[float] = field(default_factory=list)
     failures: list[list[Any]] = field(default_factory=list)
     rejoins: list[list[int]] = field(default_factory=list)
     epsilon: list[float] = field(default_factory=list)
     dp_delta: float | None = None
 
-    def record_round(self, seconds: float, workers: list[int], up: int, down: int) -> None:
+    def record_round(self, seconds: float, workers: list[int], up: int, down: int,
+                     compute_seconds: float = math.nan) -> None:
         """Append one model update's statistics."""
         self.round_seconds.append(seconds)
+        self.round_compute_seconds.append(compute_seconds)
         self.round_sites.append(workers)
         self.bytes_up.append(up)
         self.bytes_down.append(down)

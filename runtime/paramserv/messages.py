@@ -32,6 +32,8 @@ class Update:
         equally).
     bytes_up, bytes_down : int
         Bytes the update took to the server and the model took to the worker before it.
+    seconds : float or None
+        How long the worker's local computation took, without transfers (None: not measured).
     """
 
     worker: int
@@ -42,6 +44,7 @@ class Update:
     samples: int | None = None
     bytes_up: int = 0
     bytes_down: int = 0
+    seconds: float | None = None
 
     @property
     def rows(self) -> int:

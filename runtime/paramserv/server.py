@@ -13,6 +13,7 @@ and clocks restart at 0.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -172,9 +173,11 @@ class ParameterServer:
         history = self.history
         history.updates += 1
         now = time.perf_counter()
+        measured = [u.seconds for u in updates if u.seconds is not None]
         history.record_round(now - self._round_started, sorted(u.worker for u in updates),
                              sum(u.bytes_up for u in updates),
-                             sum(u.bytes_down for u in updates))
+                             sum(u.bytes_down for u in updates),
+                             max(measured) if measured else math.nan)
         self._round_started = now
         if self.on_round is not None:
             self.on_round()

@@ -26,6 +26,7 @@ within a site):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -104,9 +105,10 @@ def train(
 ) -> Any:
     """Local steps on this site's rows, then what the update goes through before it leaves.
 
-    Returns ``[kind, arrays, samples, encoding]`` (``encoding``: ``"plain"``, a compression
-    method, or ``"masked"``), or with ``keep_state`` that and the site's new state (kept at the
-    site for the next round: the compression residual, the secure-aggregation keys).
+    Returns ``[kind, arrays, samples, encoding, seconds]`` (``encoding``: ``"plain"``, a
+    compression method, or ``"masked"``; ``seconds``: how long this took here), or with
+    ``keep_state`` that and the site's new state (kept at the site for the next round: the
+    compression residual, the secure-aggregation keys).
 
     Parameters
     ----------
@@ -173,6 +175,7 @@ def train(
                         ("noise_multiplier", noise_multiplier), ("weight", weight)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
             raise InvalidArgumentError(f"train: {name} must be a float >= 0; got {value!r}")
+    started = time.perf_counter()
     kind, arrays, samples, trainable = local_steps(
         list(model), hyperparams, features, labels, Steps(rows, seeds.tolist()), freq,
         upd, agg, (str(names[0]), str(names[1])), float(prox_mu))
@@ -195,7 +198,7 @@ def train(
                                            ratio=float(ratio), seed=int(compression_seed))
         state["residual"] = residual
         arrays, encoding = packed.arrays, packed.method
-    result = [kind, list(arrays), samples, encoding]
+    result = [kind, list(arrays), samples, encoding, time.perf_counter() - started]
     return (result, state) if keep_state else result
 
 

@@ -24,6 +24,7 @@ References
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
@@ -53,13 +54,18 @@ class ServerChannel(Protocol):
 
 @dataclass(frozen=True)
 class StepResult:
-    """What computing on a group of batches gave: the update and what it cost on the wire."""
+    """What computing on a group of batches gave.
+
+    The update, what it cost on the wire, and how long the local steps took where the data is
+    (None: not measured).
+    """
 
     kind: str
     arrays: list[Any]
     samples: int
     bytes_up: int = 0
     bytes_down: int = 0
+    seconds: float | None = None
 
 
 ComputeFn = Callable[[list[Any], int, "Steps"], StepResult]
@@ -231,7 +237,7 @@ def run_worker(channel: ServerChannel, task: WorkerTask, compute: ComputeFn) -> 
             weight = result.samples if task.weighted else 1
             model, version = channel.push(Update(
                 task.worker, result.kind, result.arrays, weight, version, result.samples,
-                result.bytes_up, result.bytes_down))
+                result.bytes_up, result.bytes_down, result.seconds))
         model, version = channel.end_epoch()
 
 
@@ -242,10 +248,12 @@ def local_compute(
     """``compute`` over data in this process; bytes count the arrays a pipe carries each way."""
 
     def compute(model: list[Any], version: int, steps: Steps) -> StepResult:
+        started = time.perf_counter()
         kind, arrays, samples, _ = local_steps(model, hyperparams, features, labels, steps,
                                                task.freq, upd, agg,
                                                (task.upd_name, task.agg_name), prox_mu)
-        return StepResult(kind, arrays, samples, arrays_nbytes(arrays), arrays_nbytes(model))
+        return StepResult(kind, arrays, samples, arrays_nbytes(arrays), arrays_nbytes(model),
+                          time.perf_counter() - started)
 
     return compute
 

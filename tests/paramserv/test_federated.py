@@ -296,3 +296,17 @@ def test_resuming_from_a_checkpoint_continues_the_same_trajectory(ctx, digits, t
     for a, b in zip(full, resumed):
         np.testing.assert_array_equal(a, b)
     assert resumed.history.resumed_from == 2 and len(resumed.history.round_seconds) == 4
+
+
+def test_history_separates_the_sites_training_time_from_the_round(ctx):
+    X, y = _slow_problem(n_per_site=40)
+    X_fed = ctx.scatter(X)
+    delay = 0.05  # every batch of every site sleeps this long: 4 batches per site and round
+    model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed, ctx.scatter(y, like=X_fed),
+                         **LS, freq="EPOCH", epochs=3, batchsize=10,
+                         hyperparams={"delay": delay, "lr": 0.05}, seed=0, progress=False)
+    history = model.history
+    assert len(history.round_compute_seconds) == len(history.round_seconds) == 3
+    for compute, total in zip(history.round_compute_seconds, history.round_seconds):
+        assert 4 * delay <= compute < 4 * delay + 0.5
+        assert compute < total

@@ -54,8 +54,10 @@ def backward(dout: Any, X: Any, W: Any, b: Any) -> tuple[Any, Any, Any]:
 
 
 def parameter_gradients(dout: Any, X: Any) -> tuple[Any, Any]:
-    """``dW`` and ``db`` of ``backward`` without ``dX``: the first layer of a network needs no
-    gradient for its input."""
+    """``dW`` and ``db`` of ``backward`` without ``dX``.
+
+    The first layer of a network needs no gradient for its input.
+    """
     return X.T @ dout, dout.sum(axis=0, keepdims=True)
 
 
