@@ -249,6 +249,8 @@ class FederatedExecutor(ParamservExecutor):
         self._namespace = f"ps{uuid.uuid4().hex[:8]}."
         self._secagg: SecAggCoordinator | None = None
         self._hub: _Hub | None = None
+        # one prober per site: blocks of one site share its connection, which a probe renews
+        self._probing = {p.site: threading.Lock() for p in self.partitions}
 
     @property
     def sites(self) -> list[str]:
@@ -447,9 +449,15 @@ class FederatedExecutor(ParamservExecutor):
         executor = self.context.executor
         while not hub.finished.wait(REJOIN_PROBE_SECONDS):
             try:
-                executor.reconnect(partition.site)
-                self.context.restore(partition.site, data)
-                self._prepare_orders(seed, [worker])
+                with self._probing[partition.site]:
+                    try:
+                        self.context.restore(partition.site, data)
+                        self._prepare_orders(seed, [worker])
+                    except SITE_LOST:
+                        # a failed connection waits out a growing back-off before it tries
+                        # again; the next probe gets a new one, which tries at once
+                        executor.reconnect(partition.site)
+                        raise
             except SITE_LOST:
                 continue
             except InvalidArgumentError as exc:
