@@ -78,7 +78,8 @@ class ParameterService(pb_grpc.ParameterServerServicer):
         """A worker pushes an update and waits for its release."""
         arrays = [from_proto(a) for a in request.arrays]
         update = Update(request.caller.worker, request.kind, arrays, int(request.weight),
-                        int(request.version), bytes_up=sum(int(a.nbytes) for a in arrays))
+                        int(request.version), bytes_up=sum(int(a.nbytes) for a in arrays),
+                        seconds=float(request.seconds))
         return self._call(request.caller, context, lambda: self.session.push(update))
 
     def EndEpoch(self, request: pb.Caller, context: grpc.ServicerContext) -> pb.ModelReply:  # noqa: N802

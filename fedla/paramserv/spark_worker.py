@@ -46,7 +46,8 @@ class GrpcServerChannel:
         """Send an update; get the model to continue with."""
         request = pb.PushRequest(caller=self._caller, kind=update.kind,
                                  arrays=[to_proto(a) for a in update.arrays],
-                                 weight=update.weight, version=update.version)
+                                 weight=update.weight, version=update.version,
+                                 seconds=update.seconds or 0.0)
         return self._model(self._stub.Push(request, timeout=self._timeout,
                                            metadata=self._metadata))
 

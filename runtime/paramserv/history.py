@@ -53,8 +53,7 @@ class History:
         Per round: the workers whose updates it combined.
     round_compute_seconds : list of float
         Per round: the longest local computation among its updates (a site's local steps,
-        without transfers), so ``round_seconds`` minus it is what moving and combining cost;
-        NaN where the executor does not measure it (REMOTE_SPARK).
+        without transfers), so ``round_seconds`` minus it is what moving and combining cost.
     failures : list of [round, worker, reason]
         Workers lost during the run (FEDERATED: a site that stopped answering) and when.
     rejoins : list of [epoch, worker]

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fparamserv.proto\x12\x12\x66\x65\x64la.paramserv.v1\"3\n\x05\x41rray\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\")\n\x06\x43\x61ller\x12\x0e\n\x06worker\x18\x01 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x03\"\x93\x01\n\x0bPushRequest\x12*\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x1a.fedla.paramserv.v1.Caller\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12)\n\x06\x61rrays\x18\x03 \x03(\x0b\x32\x19.fedla.paramserv.v1.Array\x12\x0e\n\x06weight\x18\x04 \x01(\x03\x12\x0f\n\x07version\x18\x05 \x01(\x03\"V\n\nModelReply\x12(\n\x05model\x18\x01 \x03(\x0b\x32\x19.fedla.paramserv.v1.Array\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\r\n\x05\x65poch\x18\x03 \x01(\x05\x32\xe6\x01\n\x0fParameterServer\x12\x42\n\x04Pull\x12\x1a.fedla.paramserv.v1.Caller\x1a\x1e.fedla.paramserv.v1.ModelReply\x12G\n\x04Push\x12\x1f.fedla.paramserv.v1.PushRequest\x1a\x1e.fedla.paramserv.v1.ModelReply\x12\x46\n\x08\x45ndEpoch\x12\x1a.fedla.paramserv.v1.Caller\x1a\x1e.fedla.paramserv.v1.ModelReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0fparamserv.proto\x12\x12\x66\x65\x64la.paramserv.v1\"3\n\x05\x41rray\x12\r\n\x05\x64type\x18\x01 \x01(\t\x12\r\n\x05shape\x18\x02 \x03(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\")\n\x06\x43\x61ller\x12\x0e\n\x06worker\x18\x01 \x01(\x05\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x03\"\xa4\x01\n\x0bPushRequest\x12*\n\x06\x63\x61ller\x18\x01 \x01(\x0b\x32\x1a.fedla.paramserv.v1.Caller\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12)\n\x06\x61rrays\x18\x03 \x03(\x0b\x32\x19.fedla.paramserv.v1.Array\x12\x0e\n\x06weight\x18\x04 \x01(\x03\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x0f\n\x07seconds\x18\x06 \x01(\x01\"V\n\nModelReply\x12(\n\x05model\x18\x01 \x03(\x0b\x32\x19.fedla.paramserv.v1.Array\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\r\n\x05\x65poch\x18\x03 \x01(\x05\x32\xe6\x01\n\x0fParameterServer\x12\x42\n\x04Pull\x12\x1a.fedla.paramserv.v1.Caller\x1a\x1e.fedla.paramserv.v1.ModelReply\x12G\n\x04Push\x12\x1f.fedla.paramserv.v1.PushRequest\x1a\x1e.fedla.paramserv.v1.ModelReply\x12\x46\n\x08\x45ndEpoch\x12\x1a.fedla.paramserv.v1.Caller\x1a\x1e.fedla.paramserv.v1.ModelReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,9 +36,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CALLER']._serialized_start=92
   _globals['_CALLER']._serialized_end=133
   _globals['_PUSHREQUEST']._serialized_start=136
-  _globals['_PUSHREQUEST']._serialized_end=283
-  _globals['_MODELREPLY']._serialized_start=285
-  _globals['_MODELREPLY']._serialized_end=371
-  _globals['_PARAMETERSERVER']._serialized_start=374
-  _globals['_PARAMETERSERVER']._serialized_end=604
+  _globals['_PUSHREQUEST']._serialized_end=300
+  _globals['_MODELREPLY']._serialized_start=302
+  _globals['_MODELREPLY']._serialized_end=388
+  _globals['_PARAMETERSERVER']._serialized_start=391
+  _globals['_PARAMETERSERVER']._serialized_end=621
 # @@protoc_insertion_point(module_scope)

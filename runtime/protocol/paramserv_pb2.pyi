@@ -25,18 +25,20 @@ class Caller(_message.Message):
     def __init__(self, worker: _Optional[int] = ..., attempt: _Optional[int] = ...) -> None: ...
 
 class PushRequest(_message.Message):
-    __slots__ = ("caller", "kind", "arrays", "weight", "version")
+    __slots__ = ("caller", "kind", "arrays", "weight", "version", "seconds")
     CALLER_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     ARRAYS_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
     caller: Caller
     kind: str
     arrays: _containers.RepeatedCompositeFieldContainer[Array]
     weight: int
     version: int
-    def __init__(self, caller: _Optional[_Union[Caller, _Mapping]] = ..., kind: _Optional[str] = ..., arrays: _Optional[_Iterable[_Union[Array, _Mapping]]] = ..., weight: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
+    seconds: float
+    def __init__(self, caller: _Optional[_Union[Caller, _Mapping]] = ..., kind: _Optional[str] = ..., arrays: _Optional[_Iterable[_Union[Array, _Mapping]]] = ..., weight: _Optional[int] = ..., version: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
 
 class ModelReply(_message.Message):
     __slots__ = ("model", "version", "epoch")

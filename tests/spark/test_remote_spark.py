@@ -42,6 +42,8 @@ def test_ffn_on_digits_reaches_93_percent(spark: Any, digits: tuple[np.ndarray, 
     model = train(X_train, Y_train, utype=utype, val_features=X_test, val_labels=Y_test)
     assert model.history.val_accuracy[-1] >= 0.93, model.history.val_accuracy
     assert len(model.history.epoch) == 6 and model.history.updates > 0
+    compute = model.history.round_compute_seconds  # the tasks time their local steps
+    assert len(compute) == model.history.updates and all(s > 0 for s in compute)
 
 
 def test_a_retried_stage_resumes_without_corrupting_the_model(
