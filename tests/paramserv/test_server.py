@@ -190,3 +190,30 @@ def test_clock_log_is_capped_but_the_gap_is_still_tracked(monkeypatch):
     monkeypatch.setattr(server_module, "CLOCK_LOG_LIMIT", 5)
     ps = simulate(ASP(), durations=[1.0, 5.0], pushes=[20, 20])
     assert len(ps.history.clock_log) == 5 and ps.history.max_clock_gap > 10
+
+
+@pytest.mark.parametrize("policy", [BSP(), ASP(), SSP(1), SBP(0)], ids=lambda p: p.name)
+def test_a_dropped_worker_rejoins_at_the_next_epoch_barrier(policy):
+    ps = server(policy, k=3)
+    ps.drop(1)
+    assert ps.num_workers == 2
+    assert ps.rejoin(1) == []  # not released mid-epoch: this epoch's rounds go on without it
+    assert ps.num_workers == 2 and 1 in ps.dropped
+    ps.push(grad(0, 1.0))
+    ps.push(grad(2, 1.0))
+    ps.end_epoch(0)
+    releases = ps.end_epoch(2)  # the barrier of the two workers left
+    assert sorted(r.worker for r in releases) == [0, 1, 2]
+    assert ps.epoch == 1 and ps.num_workers == 3 and not ps.dropped
+    assert all(r.version == ps.version for r in releases)
+    # the next epoch waits for it again: the barrier needs all three
+    for w in (0, 1, 2):
+        ps.push(grad(w, 1.0, version=ps.version))
+    assert ps.end_epoch(0) == [] and ps.end_epoch(2) == []
+    assert sorted(r.worker for r in ps.end_epoch(1)) == [0, 1, 2]
+
+
+def test_only_a_dropped_worker_can_rejoin():
+    ps = server(BSP(), k=2)
+    with pytest.raises(RuntimeError, match="not dropped"):
+        ps.rejoin(0)
