@@ -38,6 +38,7 @@ from fedla.executors.spark_tasks import (
     record_batches_to_chunks,
     referenced,
     run_site_batch,
+    site_values,
 )
 from fedla.physical_plan import Stage
 from fedla.plan import Block, SiteId
@@ -266,6 +267,27 @@ class SparkExecutor(Executor):
             for number in list(self._cached):
                 self._drop(number)
             self._where.clear()
+
+    def site_values(self, variables: dict[int, list[str]]) -> Any:
+        """An RDD whose partition ``i`` yields one dict: the values of ``variables[i]`` there.
+
+        For work that runs its own Spark job over the sites' data (REMOTE_SPARK's barrier
+        tasks). The cached RDDs holding the variables are zipped, not copied.
+        """
+        with self._lock:
+            missing = [(index, name) for index, names in variables.items() for name in names
+                       if (index, name) not in self._where]
+            if missing:
+                raise InvalidArgumentError(
+                    f"site_values: no variable {missing[0][1]!r} at site "
+                    f"{self._sites[missing[0][0]]}"
+                )
+            numbers = sorted({self._where[(index, name)] for index, names in variables.items()
+                              for name in names})
+            inputs = [self._cached[number].rdd for number in numbers]
+        base = functools.reduce(lambda a, b: a.zip(b), inputs)
+        return base.mapPartitions(functools.partial(site_values, variables),
+                                  preservesPartitioning=True)
 
 
 def _one_per_partition(rdd: Any) -> Any:

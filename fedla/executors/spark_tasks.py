@@ -90,6 +90,14 @@ def run_site_batch(tenant: str, batches: dict[int, list[Request]],
     yield SiteBundle(results, values)
 
 
+def site_values(variables: dict[int, list[str]], parts: Iterator[Any]) -> Iterator[dict[str, Any]]:
+    """One dict per partition: the values of ``variables[partition]`` at that site."""
+    held: dict[str, Any] = {}
+    for bundle in _bundles(parts):
+        held.update(bundle.values)
+    yield {name: held[name] for name in variables.get(partition_id(), [])}
+
+
 def _bundles(parts: Iterator[Any]) -> list[SiteBundle]:
     """The bundles of the partition's one (zipped) element.
 

@@ -35,6 +35,7 @@ from fedla.paramserv.federated_data import (
     check_finite,
     check_one_hot,
     is_federated,
+    is_spark_backed,
     site_partitions,
 )
 from fedla.paramserv.federated_executor import FederatedExecutor, FederatedOptions
@@ -51,7 +52,7 @@ from fedla.runtime.paramserv.robust_aggregation import ROBUST_AGGREGATIONS
 from fedla.runtime.paramserv.round_combiner import RoundCombiner
 from fedla.runtime.paramserv.server_optimizers import SERVER_OPTIMIZERS
 from fedla.runtime.paramserv.session import TrainingPlan, TrainingSession
-from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES
+from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES, scheme_row_counts
 from fedla.runtime.paramserv.worker import FREQUENCIES, epoch_seeds
 from fedla.runtime.udf_registry import registered_functions
 
@@ -98,8 +99,11 @@ def paramserv(
     mode : {"LOCAL", "FEDERATED", "REMOTE_SPARK"}, optional
         LOCAL: worker processes on this machine. FEDERATED: the local steps run at the sites
         holding the rows (``features`` a row-partitioned federated matrix; each row block is a
-        worker; only models and updates travel). Default: FEDERATED for federated features,
-        else LOCAL.
+        worker; only models and updates travel). REMOTE_SPARK: one Spark job of barrier tasks
+        (in-memory data: ``k`` workers sent with the job; a Spark-backed matrix from
+        ``fl.from_spark``: one worker per partition, on the rows cached there). Default:
+        REMOTE_SPARK for Spark-backed features, FEDERATED for other federated features, else
+        LOCAL.
     utype : {"BSP", "ASP", "SSP", "SBP"}, default "BSP"
         Bulk synchronous (barrier per round, averaged update), asynchronous (apply on arrival),
         stale synchronous (asynchronous, but no worker runs more than ``staleness`` pushes ahead
@@ -117,9 +121,9 @@ def paramserv(
     scheme : str, optional
         LOCAL (default ``DISJOINT_CONTIGUOUS``): ``DISJOINT_CONTIGUOUS``,
         ``DISJOINT_ROUND_ROBIN``, ``DISJOINT_RANDOM`` or ``OVERLAP_RESHUFFLE``; see
-        ``fedla.runtime.paramserv.partitioning``. FEDERATED (default ``KEEP_DATA_ON_WORKER``):
-        ``KEEP_DATA_ON_WORKER``, ``SHUFFLE``, ``REPLICATE_TO_MAX``, ``SUBSAMPLE_TO_MIN`` or
-        ``BALANCE_TO_AVG``, all within each site; see
+        ``fedla.runtime.paramserv.partitioning``. FEDERATED and Spark-backed features (default
+        ``KEEP_DATA_ON_WORKER``): ``KEEP_DATA_ON_WORKER``, ``SHUFFLE``, ``REPLICATE_TO_MAX``,
+        ``SUBSAMPLE_TO_MIN`` or ``BALANCE_TO_AVG``, all within each site (partition); see
         ``fedla.runtime.paramserv.site_training``.
     hyperparams : dict, optional
         Passed to ``upd``, ``agg`` and ``val``; every ``upd`` call also gets ``"seed"``, an int
@@ -227,18 +231,23 @@ def paramserv(
     History(epochs=5, rounds=25, seconds=..., bytes_up=4.1 MiB, bytes_down=4.1 MiB, seed=0)
     """
     # STEP 1: arguments
-    federated = is_federated(features)
+    federated, spark_backed = is_federated(features), is_spark_backed(features)
     mode = check_choice("mode", mode, MODES) if mode is not None else (
-        "FEDERATED" if federated else "LOCAL")
-    if federated != (mode == "FEDERATED") and mode != "REMOTE_SPARK":
+        "REMOTE_SPARK" if spark_backed else "FEDERATED" if federated else "LOCAL")
+    allowed = (("FEDERATED", "REMOTE_SPARK") if spark_backed else ("FEDERATED",) if federated
+               else ("LOCAL", "REMOTE_SPARK"))
+    if mode not in allowed:
+        kind = ("Spark-backed" if spark_backed else "federated" if federated else "in-memory")
         raise InvalidArgumentError(
-            f"The 'mode' parameter of paramserv must be 'FEDERATED' for federated features "
-            f"(the rows stay at their sites) and 'LOCAL' or 'REMOTE_SPARK' for in-memory ones. "
-            f"Got {mode!r} for {'federated' if federated else 'in-memory'} features instead."
+            f"The 'mode' parameter of paramserv must be one of {allowed} for {kind} features "
+            "('FEDERATED' for federated features, whose rows stay at their sites; "
+            "'REMOTE_SPARK' or 'FEDERATED' for Spark-backed ones, from fl.from_spark; 'LOCAL' "
+            f"or 'REMOTE_SPARK' for in-memory ones). Got {mode!r} instead."
         )
+    at_sites = mode == "FEDERATED" or spark_backed  # training runs where the rows are
     utype = check_choice("utype", utype, UTYPES)
     freq = check_choice("freq", freq, FREQUENCIES)
-    schemes = FEDERATED_SCHEMES if mode == "FEDERATED" else SCHEMES
+    schemes = FEDERATED_SCHEMES if at_sites else SCHEMES
     scheme = check_choice("scheme", scheme if scheme is not None else schemes[0], schemes)
     balancing = check_choice("balancing", balancing, BALANCING)
     epochs = check_int("epochs", epochs, 1)
@@ -265,19 +274,26 @@ def paramserv(
         _check_registered(("upd", upd, upd_ref), ("agg", agg, agg_ref))
     check_hyperparameter_names(params, upd_ref)
     labels_kind = getattr(importlib.import_module(upd_ref.partition(":")[0]), "LABELS", None)
-    if mode == "FEDERATED":
+    if at_sites:
         partitions, X, y = site_partitions(features, labels)
-        executor: ParamservExecutor = FederatedExecutor(
-            features.context, partitions, scheme, proximal_mu,
-            dataclasses.replace(options, secagg_threshold=max(2, -(-len(partitions) // 2))),
-            holds=(X, y))
+        executor: ParamservExecutor
+        if mode == "FEDERATED":
+            executor = FederatedExecutor(
+                features.context, partitions, scheme, proximal_mu,
+                dataclasses.replace(options, secagg_threshold=max(2, -(-len(partitions) // 2))),
+                holds=(X, y))
+            unit = "row blocks of the federated features"
+        else:
+            executor = _spark_partitions_executor(features.context, partitions, scheme, (X, y))
+            unit = "Spark partitions holding rows of the features"
         n_rows = X.shape[0]
-        if k is not None and check_int("k", k, 1) != len(partitions):
+        workers = len(executor.row_counts())
+        if k is not None and check_int("k", k, 1) != workers:
             raise InvalidArgumentError(
-                f"k={k} should be the number of row blocks of the federated features "
-                f"({len(partitions)}) in mode 'FEDERATED' (each block trains as one worker)"
+                f"k={k} should be the number of {unit} ({workers}) in mode {mode!r} (each "
+                "trains as one worker)"
             )
-        k = len(partitions)
+        k = workers
     else:
         executor = _executor(mode)
         X, y = check_data(features, labels)
@@ -306,7 +322,7 @@ def paramserv(
 
     # STEP 2: functions, checked on a first batch (here when the data is here)
     val_fn = _validation_function(val, upd_ref) if X_val is not None else None
-    if mode == "FEDERATED":
+    if at_sites:
         if X_val is not None:
             _preflight(model, params, X_val[:batchsize], y_val[:batchsize], upd_fn, agg_fn,
                        upd_ref, agg_ref)
@@ -331,10 +347,10 @@ def paramserv(
 
     # STEP 4: partitions and the session
     combine = combiner
-    if isinstance(executor, FederatedExecutor):
+    if at_sites:
         partitions = [np.arange(rows, dtype=np.int64) for rows in executor.row_counts()]
         sites = executor.sites
-        if options.secure_aggregation:
+        if isinstance(executor, FederatedExecutor) and options.secure_aggregation:
             combine = executor.secure_combine(combiner or RoundCombiner())
     else:
         partitions = partition_rows(n_rows, k, scheme, seed)
@@ -366,6 +382,24 @@ def _executor(mode: str) -> ParamservExecutor:
 
         return RemoteSparkExecutor()
     return LocalExecutor()
+
+
+def _spark_partitions_executor(context: Any, partitions: list[Any], scheme: str,
+                               holds: tuple[Any, ...]) -> ParamservExecutor:
+    """REMOTE_SPARK over a Spark-backed matrix: one worker per partition holding its rows."""
+    from fedla.paramserv.spark_executor import RemoteSparkExecutor
+    from fedla.paramserv.spark_worker import SparkSite
+
+    by_site: dict[Any, list[Any]] = {}
+    for partition in partitions:
+        by_site.setdefault(partition.site, []).append(partition)
+    blocks = list(by_site.values())
+    targets = scheme_row_counts([sum(p.rows[1] - p.rows[0] for p in site) for site in blocks],
+                                scheme)
+    sites = [SparkSite(context.executor.site_index(site[0].site), worker,
+                       tuple(p.features for p in site), tuple(p.labels for p in site), target)
+             for worker, (site, target) in enumerate(zip(blocks, targets))]
+    return RemoteSparkExecutor(sites=sites, context=context, scheme=scheme, holds=holds)
 
 
 def _federated_options(

@@ -30,6 +30,13 @@ def is_federated(value: Any) -> bool:
     return isinstance(value, Matrix) and value.node.federated
 
 
+def is_spark_backed(value: Any) -> bool:
+    """Whether ``value`` is a fedla matrix whose rows are cached in Spark (``fl.from_spark``)."""
+    from fedla.executors.spark_executor import SparkExecutor  # needs no pyspark to import
+
+    return is_federated(value) and isinstance(value.context.executor, SparkExecutor)
+
+
 def site_partitions(features: Any, labels: Any) -> tuple[list[SitePartition], Matrix, Matrix]:
     """The row blocks of ``features`` with their labels at the same sites.
 

@@ -53,7 +53,7 @@ from fedla.runtime.paramserv.round_combiner import RoundCombiner
 from fedla.runtime.paramserv.secure_aggregation import SecAggCoordinator
 from fedla.runtime.paramserv.server import CombineFn
 from fedla.runtime.paramserv.session import TrainingSession
-from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES
+from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES, scheme_row_counts
 from fedla.runtime.paramserv.worker import (
     ComputeFn,
     StepResult,
@@ -259,16 +259,7 @@ class FederatedExecutor(ParamservExecutor):
 
     def row_counts(self) -> list[int]:
         """Rows each worker trains on per pass under the scheme (computed here, not at sites)."""
-        sizes = [p.rows[1] - p.rows[0] for p in self.partitions]
-        target = {"REPLICATE_TO_MAX": max(sizes), "SUBSAMPLE_TO_MIN": min(sizes),
-                  "BALANCE_TO_AVG": max(1, round(float(np.mean(sizes))))}.get(self.scheme)
-        if target is None:
-            return sizes
-        if self.scheme == "REPLICATE_TO_MAX":
-            return [max(n, target) for n in sizes]
-        if self.scheme == "SUBSAMPLE_TO_MIN":
-            return [min(n, target) for n in sizes]
-        return [target for _ in sizes]
+        return scheme_row_counts([p.rows[1] - p.rows[0] for p in self.partitions], self.scheme)
 
     def run(self, session: TrainingSession, features: Any, labels: Any, upd_ref: str,
             agg_ref: str, hyperparams: dict[str, Any]) -> None:

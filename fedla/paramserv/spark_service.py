@@ -65,7 +65,7 @@ class ParameterService(pb_grpc.ParameterServerServicer):
         self.failure: BaseException | None = None
         self._on_failure = on_failure
         self._lock = threading.Lock()
-        self._attempt = 0
+        self._attempt: int | None = None  # the stage attempt of the first call, then the latest
         self._mailboxes = self._new_mailboxes()
         self._snapshot = self._server_state()
 
@@ -114,11 +114,13 @@ class ParameterService(pb_grpc.ParameterServerServicer):
         with self._lock:
             if self.failure is not None:
                 raise StaleAttemptError(f"the run failed already: {self.failure}")
-            if caller.attempt < self._attempt:
+            if self._attempt is None:
+                self._attempt = caller.attempt
+            elif caller.attempt < self._attempt:
                 raise StaleAttemptError(
                     f"stage attempt {caller.attempt} was replaced by attempt {self._attempt}"
                 )
-            if caller.attempt > self._attempt:
+            elif caller.attempt > self._attempt:
                 self._restart(caller.attempt)
             server = self.session.server
             epoch_before = server.epoch

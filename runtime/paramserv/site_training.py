@@ -49,6 +49,26 @@ MAX_BATCHES = 1_000_000
 """Most batches one ``train`` call walks."""
 
 
+def scheme_row_counts(sizes: Sequence[int], scheme: str) -> list[int]:
+    """Rows each site trains on per pass under federated data ``scheme``, from the sites' sizes.
+
+    The ``target_rows`` that ``row_order`` takes at each site: the largest site's size
+    (REPLICATE_TO_MAX, for sites smaller than it), the smallest (SUBSAMPLE_TO_MIN), the average
+    (BALANCE_TO_AVG), or the site's own size.
+    """
+    if scheme not in FEDERATED_SCHEMES:
+        raise InvalidArgumentError(
+            f"The 'scheme' parameter must be one of {FEDERATED_SCHEMES}. Got {scheme!r} instead."
+        )
+    if scheme == "REPLICATE_TO_MAX":
+        return [max(sizes) for _ in sizes]
+    if scheme == "SUBSAMPLE_TO_MIN":
+        return [min(sizes) for _ in sizes]
+    if scheme == "BALANCE_TO_AVG":
+        return [max(1, round(sum(sizes) / len(sizes))) for _ in sizes]
+    return list(sizes)
+
+
 @remote_function
 def row_order(features: Any, *, scheme: str, target_rows: int, seed: int) -> np.ndarray:
     """Row indices (int64) the site trains on under federated data ``scheme``.

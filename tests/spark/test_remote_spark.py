@@ -69,3 +69,53 @@ def test_more_tasks_than_slots_fail_at_once(spark: Any, digits: tuple[np.ndarray
     with pytest.raises(InvalidArgumentError, match=rf"k={slots + 1} barrier tasks .* has "
                                                    rf"{slots} task slots"):
         train(digits[0][:200], digits[1][:200], k=slots + 1, epochs=1)
+
+
+
+def _spark_backed_digits(spark: Any, X: np.ndarray, Y: np.ndarray) -> tuple[Any, Any]:
+    import pyarrow as pa
+
+    columns = {f"x{j}": X[:, j] for j in range(X.shape[1])}
+    columns.update({f"y{j}": Y[:, j] for j in range(Y.shape[1])})
+    df = spark.createDataFrame(pa.table(columns)).cache()
+    features = fl.from_spark(df, columns=[f"x{j}" for j in range(X.shape[1])])
+    labels = fl.from_spark(df, columns=[f"y{j}" for j in range(Y.shape[1])])
+    np.testing.assert_array_equal(features.compute(), X)  # rows in order, over 2 partitions
+    return features, labels
+
+
+@pytest.mark.parametrize("scheme", ["KEEP_DATA_ON_WORKER", "REPLICATE_TO_MAX"])
+def test_spark_backed_data_trains_in_its_partitions_as_federated_sites_would(
+        spark: Any, ctx: Any, digits: tuple[np.ndarray, ...], scheme: str) -> None:
+    X_train, Y_train, X_test, Y_test = digits
+    X_spark, Y_spark = _spark_backed_digits(spark, X_train, Y_train)
+    sizes = [b.rows[1] - b.rows[0] for b in X_spark.node.layout.blocks]
+    assert len(sizes) == 2 and sizes[0] != sizes[1]  # uneven: REPLICATE_TO_MAX adds rows
+    settings = {"upd": ffn.UPD, "agg": ffn.AGG, "utype": "BSP", "freq": "EPOCH", "epochs": 4,
+                "batchsize": 32, "seed": 0, "scheme": scheme, "progress": False,
+                "hyperparams": {"optimizer": "adam", "lr": 3e-3}}
+    on_spark = fl.paramserv(ffn.init(64, 10, (64,), seed=0), X_spark, Y_spark, **settings)
+    X_fed = ctx.scatter(X_train, sizes=sizes)
+    federated = fl.paramserv(ffn.init(64, 10, (64,), seed=0), X_fed,
+                             ctx.scatter(Y_train, like=X_fed), **settings)
+    for a, b in zip(on_spark, federated):  # the same local steps on the same rows, in one job
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+    assert on_spark.history.sites == ["spark-0", "spark-1"]
+    assert on_spark.history.samples == federated.history.samples
+    accuracy = (ffn.predict(list(on_spark), X_test).argmax(1) == Y_test.argmax(1)).mean()
+    assert accuracy >= 0.9
+
+
+def test_spark_backed_data_refuses_local_mode_and_takes_local_labels(
+        spark: Any, digits: tuple[np.ndarray, ...]) -> None:
+    X_train, Y_train, _, _ = digits
+    X_spark, _ = _spark_backed_digits(spark, X_train, Y_train)
+    with pytest.raises(InvalidArgumentError, match="Spark-backed features"):
+        fl.paramserv(ffn.init(64, 10, (64,), seed=0), X_spark, Y_train, upd=ffn.UPD,
+                     agg=ffn.AGG, mode="LOCAL", progress=False)
+    with pytest.raises(InvalidArgumentError, match="k=3 should be the number of Spark"):
+        fl.paramserv(ffn.init(64, 10, (64,), seed=0), X_spark, Y_train, upd=ffn.UPD,
+                     agg=ffn.AGG, k=3, progress=False)
+    model = fl.paramserv(ffn.init(64, 10, (64,), seed=0), X_spark, Y_train, upd=ffn.UPD,
+                         agg=ffn.AGG, epochs=1, seed=0, progress=False)
+    assert model.history.sites == ["spark-0", "spark-1"] and model.history.updates > 0
