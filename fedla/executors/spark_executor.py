@@ -34,9 +34,9 @@ from fedla.executors.spark_tasks import (
     blocks_to_ipc,
     chunks_to_bundle,
     clears,
-    created,
     empty_bundle,
     ipc_to_record_batches,
+    kept,
     record_batches_to_chunks,
     referenced,
     run_site_batch,
@@ -187,7 +187,12 @@ class SparkExecutor(Executor):
         base = functools.reduce(lambda a, b: a.zip(b), inputs) if inputs else self._empty()
         rdd = _one_per_partition(base.mapPartitions(
             functools.partial(run_site_batch, self.tenant, work), preservesPartitioning=True
-        )).persist(_storage_level())
+        ))
+        left = {index: kept(requests) for index, requests in work.items()}
+        if any(left.values()):
+            # Cached for later stages; else the collect below runs in the same Python pass
+            # (a cached PythonRDD makes each task hand its bundle to a second Python worker).
+            rdd = rdd.persist(_storage_level())
         self.jobs += 1
         if folds:
             collected = rdd.mapPartitionsWithIndex(_indexed_results).treeAggregate(
@@ -199,10 +204,10 @@ class SparkExecutor(Executor):
         else:
             bundles = dict(enumerate(rdd.map(lambda bundle: bundle.results).collect()))
         results = {index: bundles[index] for index in work}
-        self._register(rdd, {index: created(requests) for index, requests in work.items()})
         for index, requests in work.items():
-            later = [request for request in requests if isinstance(request, Clear)]
-            self._clear(index, later)
+            self._clear(index, [request for request in requests if isinstance(request, Clear)])
+        if any(left.values()):
+            self._register(rdd, left)
         return results
 
     def _register(self, rdd: Any, names: dict[int, set[str]]) -> None:
