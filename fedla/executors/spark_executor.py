@@ -274,8 +274,13 @@ class SparkExecutor(Executor):
         back = (f"treeAggregate returned values (depth {self.tree_depth}), folding the "
                 f"{sum(len(fold.partials) for fold in folds)} partials of {len(folds)} "
                 f"combine(s) in Spark" if folds else "collect returned values")
+        made = {(site, step.output) for site, program in stage.sites.items()
+                for step in program.steps}
+        made |= {(broadcast.site, broadcast.var) for broadcast in stage.broadcasts}
+        dropped = {(site, var) for site, names in stage.drops.items() for var in names}
+        cache = "cache the variables it keeps" if made - dropped else "cache nothing"
         return (f"Spark job: {source} -> mapPartitions on {self.partitions} partition(s) "
-                f"(fedla kernels) -> cache created variables, {back}")
+                f"(fedla kernels) -> {cache}, {back}")
 
     # ----- data in and out
     def ingest(self, df: Any) -> list[Block]:

@@ -102,6 +102,7 @@ def test_a_plan_caches_no_intermediate(data: dict[str, fl.Matrix]) -> None:
     assert_close((centred.T @ centred).compute(), expected.T @ expected, 1e-10, "gram")
     assert executor.jobs - jobs == 2
     assert executor.cached_rdds() == cached
+    assert fl.explain((E * 3.0).T @ X).count("cache nothing, collect returned values") == 1
 
 
 def test_cached_rdds_are_released_with_their_matrices(spark: Any) -> None:
