@@ -17,7 +17,15 @@ import scipy.sparse as sp
 
 from fedla import ops
 from fedla.lowering import lower, lower_alignment
-from fedla.physical_plan import Combine, Compute, CoordinatorStep, Gather, PhysicalPlan, ValueId
+from fedla.physical_plan import (
+    FOLDED,
+    Combine,
+    Compute,
+    CoordinatorStep,
+    Gather,
+    PhysicalPlan,
+    ValueId,
+)
 from fedla.plan import Layout, Node, Partitioning
 from fedla.privacy_check import check_plan
 from fedla.rewrites import rewrite as rewrite_plans
@@ -111,7 +119,7 @@ def _output(step: CoordinatorStep) -> ValueId:
 
 def _run_step(step: CoordinatorStep, values: dict[ValueId, Any]) -> Any:
     if isinstance(step, Combine):
-        partials = [values[p] for p in step.partials]
+        partials = [values[p] for p in step.partials if values[p] is not FOLDED]
         if step.how == "add":
             total = functools.reduce(lambda a, b: a + b, partials)
             return sp.csr_array(total) if sp.issparse(total) else total

@@ -124,8 +124,27 @@ class _Lowering:
 
     def run(self, roots: list[Node]) -> PhysicalPlan:
         outputs = [self.at_coordinator(root).value for root in roots]
+        self._mark_drops()
         return PhysicalPlan(self.constants, self.prologue, self.stages, outputs, self.created,
                             self.labels, self.kept)
+
+    def _mark_drops(self) -> None:
+        """Drop each variable the plan made at a site after the last stage that uses it there."""
+        last_use: dict[tuple[SiteId, str], int] = {}
+        for number, stage in enumerate(self.stages):
+            for broadcast in stage.broadcasts:
+                last_use[(broadcast.site, broadcast.var)] = number
+            for site, program in stage.sites.items():
+                for step in program.steps:
+                    for var in (*step.args, step.output):
+                        last_use[(site, var)] = number
+                for ret in program.returns:
+                    last_use[(site, ret.var)] = number
+        for site, names in self.created.items():
+            for var in names:
+                number = last_use.get((site, var))
+                if number is not None:
+                    self.stages[number].drops.setdefault(site, []).append(var)
 
     # ----- plumbing
     def _new_id(self, prefix: str) -> ValueId:

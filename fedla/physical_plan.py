@@ -71,6 +71,19 @@ class Broadcast:
     nbytes: int
 
 
+class _FoldedPartial:
+    """The type of ``FOLDED``."""
+
+    def __repr__(self) -> str:
+        return "FOLDED"
+
+
+FOLDED = _FoldedPartial()
+"""What an executor returns for a partial it already folded into the first partial of the same
+``Combine`` (a Spark executor tree-reduces many partials inside the cluster); the combine skips
+it."""
+
+
 @dataclass(frozen=True)
 class Combine:
     """Fold returned partials into one value.
@@ -138,11 +151,17 @@ CoordinatorStep = Combine | Gather | Repartition | Compute
 
 @dataclass
 class Stage:
-    """One round trip: broadcasts, every site's program concurrently, then coordinator steps."""
+    """One round trip: broadcasts, every site's program concurrently, then coordinator steps.
+
+    ``drops`` names, per site, the plan's variables that no later stage reads. An executor may
+    let them go at the end of this stage instead of when the plan is released: a Spark site
+    would otherwise cache them (``fedla.executors.spark_executor``).
+    """
 
     broadcasts: list[Broadcast] = field(default_factory=list)
     sites: dict[SiteId, SiteProgram] = field(default_factory=dict)
     coordinator: list[CoordinatorStep] = field(default_factory=list)
+    drops: dict[SiteId, list[str]] = field(default_factory=dict)
 
     def program(self, site: SiteId) -> SiteProgram:
         """The program of ``site`` in this stage (created empty on first use)."""

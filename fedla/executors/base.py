@@ -58,13 +58,18 @@ class Executor(abc.ABC):
         """Run ``stage``'s broadcasts and site programs; returns the values the sites returned."""
         batches = {site: self.site_requests(stage, site, values)
                    for site in set(stage.sites) | {b.site for b in stage.broadcasts}}
-        results = self.call_all(batches)
+        results = self._run_batches(stage, batches)
         returned: dict[ValueId, Any] = {}
         for site, program in stage.sites.items():
             site_results = results[site][len(results[site]) - len(program.returns):]
             for ret, value in zip(program.returns, site_results):
                 returned[ret.partial] = value
         return returned
+
+    def _run_batches(self, stage: Stage, batches: dict[SiteId, list[Request]]
+                     ) -> dict[SiteId, list[Any]]:
+        """Run the batches of ``stage`` (``site_requests`` of each site); their results."""
+        return self.call_all(batches)
 
     @staticmethod
     def site_requests(stage: Stage, site: SiteId, values: dict[ValueId, Any]) -> list[Request]:
@@ -93,14 +98,25 @@ class Executor(abc.ABC):
 
         Every site's call finishes before an error is raised, so no site is left mid-batch.
         """
+        sent, skip = self._with_deferred(batches)
+        return self._checked(self._call_all(sent), skip)
+
+    def _with_deferred(self, batches: dict[SiteId, list[Request]]
+                       ) -> tuple[dict[SiteId, list[Request]], dict[SiteId, int]]:
+        """Each site's batch after its deferred requests, and how many went in front."""
         sent: dict[SiteId, list[Request]] = {}
         skip: dict[SiteId, int] = {}
         for site, requests in batches.items():
             deferred = self._take_deferred(site)
             skip[site] = len(deferred)
             sent[site] = deferred + requests
-        results = self._call_all(sent)
-        out = {site: results[site][skip[site]:] for site in sent}
+        return sent, skip
+
+    @staticmethod
+    def _checked(results: dict[SiteId, list[Any]], skip: dict[SiteId, int]
+                 ) -> dict[SiteId, list[Any]]:
+        """The results of the callers' requests (deferred ones cut off); raise the first failure."""
+        out = {site: site_results[skip[site]:] for site, site_results in results.items()}
         for site_results in out.values():
             for result in site_results:
                 if isinstance(result, FedlaError) and not isinstance(result, RequestSkippedError):

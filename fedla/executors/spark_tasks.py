@@ -65,6 +65,17 @@ def created(requests: Iterable[Request]) -> set[str]:
     return names
 
 
+def kept(requests: Iterable[Request]) -> set[str]:
+    """Names of site variables the requests leave behind: written and not cleared after."""
+    names: set[str] = set()
+    for request in requests:
+        if isinstance(request, Clear):
+            names = set() if request.all else names - set(request.vars)
+        else:
+            names |= created([request])
+    return names
+
+
 def run_site_batch(tenant: str, batches: dict[int, list[Request]],
                    parts: Iterator[Any]) -> Iterator[SiteBundle]:
     """Run this partition's batch with the worker's ``RequestHandler``; yield one bundle.

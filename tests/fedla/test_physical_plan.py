@@ -70,6 +70,26 @@ def test_a_value_that_needs_an_aggregate_first_takes_a_second_stage(ctx: fl.Cont
     assert_matches((centred.T @ centred).compute(), Ac.T @ Ac)
 
 
+def test_each_intermediate_is_dropped_after_the_last_stage_that_reads_it(ctx: fl.Context) -> None:
+    X = ctx.scatter(RNG.standard_normal((300, 4)))
+    E = fl.exp(X)
+    centred = E - E.mean(axis=0)
+    plan = physical_plan([(centred.T @ centred).node, X.sum().node], ctx)
+    first, second = plan.stages
+    leaves = {block.var for block in X.node.layout.blocks}
+    for site in ctx.workers:
+        made_first = {step.output: step.kernel for step in first.sites[site].steps}
+        made_second = {step.output for step in second.sites[site].steps}
+        made_second |= {b.var for b in second.broadcasts if b.site == site}
+        (exp,) = [var for var, kernel in made_first.items() if kernel == "unary"]
+        read_second = {arg for step in second.sites[site].steps for arg in step.args}
+        assert exp in read_second  # exp(X) is made in stage 1 and read again in stage 2
+        assert set(first.drops[site]) == set(made_first) - {exp}
+        assert set(second.drops[site]) == made_second | {exp}
+        assert sorted(first.drops[site] + second.drops[site]) == sorted(plan.created[site])
+        assert not leaves & set(first.drops[site] + second.drops[site])
+
+
 def test_explain_shows_each_site_its_steps_and_the_bytes(ctx: fl.Context,
                                                           capsys: pytest.CaptureFixture) -> None:
     A = RNG.standard_normal((3000, 5))

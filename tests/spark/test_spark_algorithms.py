@@ -91,6 +91,20 @@ def test_explain_shows_the_spark_jobs(data: dict[str, fl.Matrix]) -> None:
     assert "Spark job: zip of 1 cached RDD(s) -> mapPartitions on 2 partition(s)" in text
 
 
+def test_a_plan_caches_no_intermediate(data: dict[str, fl.Matrix]) -> None:
+    """Two stages whose intermediates (exp(X) is read by both) are dropped in the tasks."""
+    X = data["X"]
+    executor = X.context.executor
+    cached, jobs = executor.cached_rdds(), executor.jobs
+    E = fl.exp(X / 4.0)
+    centred = E - E.mean(axis=0)
+    expected = np.exp(A / 4.0) - np.exp(A / 4.0).mean(axis=0)
+    assert_close((centred.T @ centred).compute(), expected.T @ expected, 1e-10, "gram")
+    assert executor.jobs - jobs == 2
+    assert executor.cached_rdds() == cached
+    assert fl.explain((E * 3.0).T @ X).count("cache nothing, collect returned values") == 1
+
+
 def test_cached_rdds_are_released_with_their_matrices(spark: Any) -> None:
     context = fl.Context(executor="spark", spark=spark)
     try:
