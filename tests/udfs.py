@@ -70,6 +70,10 @@ def allocate(n_bytes: int) -> Any:
     return np.ones(n_bytes, dtype=np.uint8)
 
 
+LEAST_SQUARES = {"upd": "tests.udfs:ls_gradients", "agg": "tests.udfs:ls_aggregate"}
+"""paramserv's ``upd``/``agg`` for the least-squares model ``[W (d, 1), b (1, 1)]``."""
+
+
 @remote_function
 def ls_gradients(model: Any, hyperparams: Any, X: Any, y: Any) -> list[Any]:
     """Least squares ``[W, b]``: the mean-squared-error gradients of one batch.

@@ -18,23 +18,13 @@ from fedla.algorithms.nn.labels import one_hot
 from fedla.local_workers import LocalWorkerPool
 from fedla.paramserv import WorkerFailedError
 from fedla.runtime.errors import InvalidArgumentError
+from tests.paramserv.splits import sorted_by_label
+from tests.udfs import LEAST_SQUARES
 
 pytest.importorskip("sklearn")
 
 UTYPES = ["BSP", "ASP", "SSP", "SBP"]
 FREQS = ["BATCH", "EPOCH", "NBATCHES"]
-LS = {"upd": "tests.udfs:ls_gradients", "agg": "tests.udfs:ls_aggregate"}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.2,
-                                                        random_state=0)
-    return X_train, y_train, X_test, y_test
 
 
 def _sizes(n: int, k: int = 3) -> list[int]:
@@ -76,7 +66,7 @@ def test_one_fedavg_round_matches_a_hand_computed_average(ctx, weighting):
     model = [np.zeros((3, 1)), np.zeros((1, 1))]
     lr = 0.2
     X_fed = ctx.scatter(X, sizes=sizes)
-    trained = fl.paramserv(model, X_fed, ctx.scatter(y, like=X_fed), **LS, utype="BSP",
+    trained = fl.paramserv(model, X_fed, ctx.scatter(y, like=X_fed), **LEAST_SQUARES, utype="BSP",
                            freq="EPOCH", epochs=1, batchsize=30, hyperparams={"lr": lr},
                            weighting=weighting, seed=0, progress=False)
     deltas, bounds = [], np.cumsum([0, *sizes])
@@ -121,17 +111,11 @@ def test_every_update_strategy_converges(ctx, digits, utype, freq):
     assert len(model.history.epoch) == 6
 
 
-def _non_iid(X, y):
-    """Rows sorted by label: each of the three sites holds about three or four classes."""
-    order = np.argsort(y, kind="stable")
-    return X[order], y[order]
-
-
 @pytest.mark.parametrize("split", ["iid", "non-iid"])
 def test_ffn_reaches_93_percent(ctx, digits, split):
     X_train, y_train, X_test, y_test = digits
     if split == "non-iid":
-        X_train, y_train = _non_iid(X_train, y_train)
+        X_train, y_train = sorted_by_label(X_train, y_train)
     X_fed = ctx.scatter(X_train)
     model = fl.paramserv(ffn.init(64, 10, (64,), seed=0), X_fed, one_hot(y_train, 10),
                          upd=ffn.UPD, agg=ffn.AGG, freq="NBATCHES", nbatches=2, epochs=20,
@@ -144,7 +128,7 @@ def test_ffn_reaches_93_percent(ctx, digits, split):
 def test_cnn_reaches_93_percent(ctx, digits, split):
     X_train, y_train, X_test, y_test = digits
     if split == "non-iid":
-        X_train, y_train = _non_iid(X_train, y_train)
+        X_train, y_train = sorted_by_label(X_train, y_train)
     X_fed = ctx.scatter(X_train)
     model = fl.paramserv(cnn.init(1, 8, 8, 10, F1=8, F2=16, N3=64, seed=0), X_fed,
                          one_hot(y_train, 10), upd=cnn.UPD, agg=cnn.AGG, epochs=8,
@@ -261,8 +245,8 @@ def test_killing_a_site_mid_run(utype):
             if utype == "BSP":
                 with pytest.raises(WorkerFailedError) as failure:
                     fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed,
-                                 ctx.scatter(y, like=X_fed), **LS, utype=utype, epochs=40,
-                                 batchsize=10, hyperparams={"delay": 0.02, "lr": 0.05},
+                                 ctx.scatter(y, like=X_fed), **LEAST_SQUARES, utype=utype,
+                                 epochs=40, batchsize=10, hyperparams={"delay": 0.02, "lr": 0.05},
                                  seed=0, progress=False)
                 error = failure.value
                 assert error.site == pool.addresses[1]
@@ -270,9 +254,10 @@ def test_killing_a_site_mid_run(utype):
                 assert [a.shape for a in error.model] == [(3, 1), (1, 1)]
             else:
                 model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed,
-                                     ctx.scatter(y, like=X_fed), **LS, utype=utype, epochs=40,
-                                     batchsize=10, hyperparams={"delay": 0.02, "lr": 0.05},
-                                     seed=0, progress=False)
+                                     ctx.scatter(y, like=X_fed), **LEAST_SQUARES, utype=utype,
+                                     epochs=40, batchsize=10,
+                                     hyperparams={"delay": 0.02, "lr": 0.05}, seed=0,
+                                     progress=False)
                 failures = model.history.failures
                 assert [f[1] for f in failures] == [1]
                 assert len(model.history.epoch) == 40
@@ -303,7 +288,7 @@ def test_history_separates_the_sites_training_time_from_the_round(ctx):
     X_fed = ctx.scatter(X)
     delay = 0.05  # every batch of every site sleeps this long: 4 batches per site and round
     model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed, ctx.scatter(y, like=X_fed),
-                         **LS, freq="EPOCH", epochs=3, batchsize=10,
+                         **LEAST_SQUARES, freq="EPOCH", epochs=3, batchsize=10,
                          hyperparams={"delay": delay, "lr": 0.05}, seed=0, progress=False)
     history = model.history
     assert len(history.round_compute_seconds) == len(history.round_seconds) == 3

@@ -19,21 +19,11 @@ from fedla.algorithms.nn import ffn
 from fedla.algorithms.nn.labels import one_hot
 from fedla.local_workers import LocalWorkerPool
 from fedla.runtime.errors import InvalidArgumentError
+from tests.paramserv.splits import sorted_by_label
+from tests.udfs import LEAST_SQUARES
 
 pytest.importorskip("sklearn")
 
-LS = {"upd": "tests.udfs:ls_gradients", "agg": "tests.udfs:ls_aggregate"}
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.2,
-                                                        random_state=0)
-    return X_train, y_train, X_test, y_test
 
 
 def _accuracy(model, X, y) -> float:
@@ -75,8 +65,8 @@ def test_secure_aggregation_recovers_a_site_lost_after_masking():
         killer.start()
         try:
             model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed,
-                                 ctx.scatter(y, like=X_fed), **LS, freq="EPOCH", epochs=60,
-                                 batchsize=20, fraction=0.75, secure_aggregation=True,
+                                 ctx.scatter(y, like=X_fed), **LEAST_SQUARES, freq="EPOCH",
+                                 epochs=60, batchsize=20, fraction=0.75, secure_aggregation=True,
                                  hyperparams={"delay": 0.03, "lr": 0.1}, seed=0,
                                  progress=False)
         finally:
@@ -92,15 +82,10 @@ def test_secure_aggregation_recovers_a_site_lost_after_masking():
     np.testing.assert_allclose(X @ model[0] + model[1], y, atol=0.05)
 
 
-def _non_iid(X, y):
-    order = np.argsort(y, kind="stable")
-    return X[order], y[order]
-
-
 @pytest.fixture(scope="module")
 def non_iid_fedavg_accuracy(workers, digits):
     X, y, X_test, y_test = digits
-    X, y = _non_iid(X, y)
+    X, y = sorted_by_label(X, y)
     with fl.Context(workers=workers) as ctx:
         X_fed = ctx.scatter(X)
         model = fl.paramserv(ffn.init(64, 10, (32,), seed=0), X_fed, one_hot(y, 10),
@@ -117,7 +102,7 @@ def non_iid_fedavg_accuracy(workers, digits):
 def test_server_optimizers_beat_fedavg_on_a_non_iid_split(ctx, digits, non_iid_fedavg_accuracy,
                                                         optimizer, params):
     X, y, X_test, y_test = digits
-    X, y = _non_iid(X, y)
+    X, y = sorted_by_label(X, y)
     model = fl.paramserv(ffn.init(64, 10, (32,), seed=0), ctx.scatter(X), one_hot(y, 10),
                          **_fedavg(epochs=10, scheme="SHUFFLE", server_optimizer=optimizer,
                                    server_hyperparams=params))
@@ -133,7 +118,7 @@ def test_fedprox_beats_fedavg_on_uneven_non_iid_sites(ctx, digits):
     # led by 7 to 78 accuracy points after 20 rounds; with the rows shuffled across the same
     # sites, FedAvg at this lr reached 0.72-0.97 (seeds 0-3), so the drift comes from the split.
     X, y, X_test, y_test = digits
-    X, y = _non_iid(X, y)
+    X, y = sorted_by_label(X, y)
     small, middle = len(X) // 9, 2 * len(X) // 9
     X_fed = ctx.scatter(X, sizes=[small, middle, len(X) - small - middle])
     Y_fed = ctx.scatter(one_hot(y, 10), like=X_fed)

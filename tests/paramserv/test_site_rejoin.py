@@ -20,8 +20,8 @@ import pytest
 
 import fedla as fl
 from fedla.runtime.worker.server import LISTENING_PREFIX
+from tests.udfs import LEAST_SQUARES
 
-LS = {"upd": "tests.udfs:ls_gradients", "agg": "tests.udfs:ls_aggregate"}
 ROWS_PER_SITE = 40
 
 
@@ -96,7 +96,7 @@ def test_a_restarted_site_rejoins_at_the_next_epoch(three_sites, utype, options)
         X_fed, y_fed = _read_sites(ctx, ports)
         restarter = _restart_later(processes, ports, data_dir, victim=1, kill_at=1.0,
                                    restart_at=1.5)
-        model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed, y_fed, **LS,
+        model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed, y_fed, **LEAST_SQUARES,
                              utype=utype, freq="EPOCH", epochs=epochs, batchsize=10,
                              hyperparams={"delay": 0.02, "lr": 0.1}, seed=0, progress=False,
                              **options)
@@ -132,7 +132,7 @@ def test_a_site_whose_file_changed_does_not_rejoin(three_sites):
         changer.start()
         restarter = _restart_later(processes, ports, data_dir, victim=1, kill_at=1.0,
                                    restart_at=1.5)
-        model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed, y_fed, **LS,
+        model = fl.paramserv([np.zeros((3, 1)), np.zeros((1, 1))], X_fed, y_fed, **LEAST_SQUARES,
                              utype="ASP", freq="EPOCH", epochs=50, batchsize=10,
                              hyperparams={"delay": 0.02, "lr": 0.1}, seed=0, progress=False)
         restarter.join()
