@@ -53,7 +53,7 @@ class RemoteSparkExecutor(ParamservExecutor):
     @property
     def sites(self) -> list[str] | None:
         """Each worker's Spark site, with a Spark-backed matrix."""
-        return [f"spark-{site.index}" for site in self.spark_sites] or None
+        return [str(self.context.executor.sites[site.index]) for site in self.spark_sites] or None
 
     def row_counts(self) -> list[int]:
         """Rows each worker trains on per pass, with a Spark-backed matrix."""
@@ -110,7 +110,6 @@ class RemoteSparkExecutor(ParamservExecutor):
             server.stop(grace=None)
         if not session.done:
             raise WorkerFailedError("paramserv REMOTE_SPARK: the tasks ended before the last epoch")
-
 
     def _items(self, sc: Any, session: TrainingSession, features: Any, labels: Any) -> Any:
         """An RDD of ``train_partition``'s items: one worker per partition."""
