@@ -22,6 +22,7 @@ import fedla as fl
 from fedla.evaluation import physical_plan
 from fedla.physical_plan import Gather, Repartition
 from tests.conftest import assert_matches
+from tests.frozen_process import freeze
 
 RNG = np.random.default_rng(20261130)
 
@@ -207,7 +208,7 @@ def test_a_frozen_worker_is_reported_within_30_seconds(
 ) -> None:
     ctx, pid = frozen_worker
     X = ctx.scatter(RNG.standard_normal((100, 3)))
-    os.kill(pid, signal.SIGSTOP)
+    freeze(pid)
     start = time.monotonic()
     with pytest.raises(fl.WorkerUnavailableError, match=ctx.workers[0]):
         (X.T @ X).compute()
@@ -218,7 +219,7 @@ def test_a_frozen_worker_is_reported_within_30_seconds(
 def test_ctrl_c_interrupts_a_waiting_compute(frozen_worker: tuple[fl.Context, int]) -> None:
     ctx, pid = frozen_worker
     X = ctx.scatter(RNG.standard_normal((100, 3)))
-    os.kill(pid, signal.SIGSTOP)
+    freeze(pid)
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     start = time.monotonic()
     timer.start()

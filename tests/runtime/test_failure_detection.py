@@ -25,6 +25,7 @@ from fedla.runtime.errors import (
 )
 from fedla.runtime.protocol.client import WorkerClient
 from fedla.runtime.protocol.requests import ExecUdf, Get, Literal, Put
+from tests.frozen_process import freeze
 
 DETECTION_BOUND_SECONDS = 30.0
 """With the default ``keepalive_s`` of 10 s a frozen worker fails a call after about 20 s."""
@@ -47,7 +48,7 @@ def test_a_frozen_worker_is_detected_and_named(worker):
     client = WorkerClient(address)  # defaults: no deadline, keepalive every 10 s
     try:
         client.execute("t", [Put("x", np.ones(3))])
-        os.kill(pid, signal.SIGSTOP)
+        freeze(pid)
         start = time.monotonic()
         with pytest.raises(WorkerUnavailableError) as caught:
             client.execute("t", [Get("x"), Get("x")])
