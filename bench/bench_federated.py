@@ -29,12 +29,12 @@ return, without gRPC/protobuf framing; the clients also report their local train
 (fedla's sites do too, in ``history.round_compute_seconds``). The slowest site's training is
 the share of a round that no runtime can save; the "overhead" column is the rest (the median of
 round seconds minus the slowest site's training), and its ratio compares what the runtimes
-themselves cost. Final
-accuracy is training accuracy on all rows; a note gives each final model's largest difference to
-the gRPC path's. Each Flower site's BLAS gets ``cores // 3`` threads, as each of fedla's local
-workers does. The ratio column divides a path's median seconds per round by the faster Flower
-path's. fedla counts raw array bytes each way; Flower's count adds a 128-byte ``.npy`` header
-per array.
+themselves cost. Final accuracy is training accuracy on all rows; a note gives each final
+model's largest difference to the gRPC path's, and one the floor this machine sets: the sites'
+local training alone, run one after another, divided by the cores the sites share. Each Flower
+site's BLAS gets ``cores // 3`` threads, as each of fedla's local workers does. The ratio column
+divides a path's median seconds per round by the faster Flower path's. fedla counts raw array
+bytes each way; Flower's count adds a 128-byte ``.npy`` header per array.
 
 Flower pins ``protobuf<7`` and fedla needs ``>=7.35``: install Flower with
 ``pip install flwr==1.42.0 && pip install "protobuf>=7.35.1"`` (flwr 1.42 ran so here).
@@ -273,7 +273,39 @@ def measure(case: Case, X: np.ndarray, Y: np.ndarray, sites: list[Path], rounds:
     training = ", ".join(f"{name} {np.median(result.train_seconds):.4f}"
                          for name, result in measured.items())
     notes.append(f"{case.name}: median s/round of local training (slowest site): {training}")
+    alone, floor = training_floor(case, sites)
+    faster = min(np.median(measured[name].round_seconds) for name in FLOWER_PATHS)
+    notes.append(f"{case.name}: the 3 sites' local training alone, one after another in this "
+                 f"process on 1 BLAS thread, takes {alone:.4f} s; shared by "
+                 f"{min(N_SITES, os.cpu_count() or 1)} cores no path's round can be shorter than "
+                 f"{floor:.4f} s, {floor / faster:.3f}x the faster Flower path's")
     return measured, notes
+
+
+def training_floor(case: Case, sites: list[Path], repeats: int = 3) -> tuple[float, float]:
+    """The sites' local training run one after another here, and that over the usable cores.
+
+    Each site runs the Flower clients' own ``train_round`` (best of ``repeats``) with BLAS on one
+    thread, as each site has it; however a runtime schedules the 3 sites, a round needs this
+    much work, so (work) / (cores the 3 sites can use) is a lower bound on its seconds.
+    """
+    from threadpoolctl import threadpool_limits
+
+    sys.path.insert(0, str(FLOWER_APP))
+    from flower_fedavg.task import init_model, load_site, train_round
+
+    model = init_model(N_FEATURES, N_CLASSES, case.hidden)
+    alone = 0.0
+    with threadpool_limits(1):
+        for site, path in enumerate(sites):
+            X, Y = load_site(path)
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                train_round(model, X, Y, site, 1)
+                times.append(time.perf_counter() - start)
+            alone += min(times)
+    return alone, alone / min(N_SITES, os.cpu_count() or 1)
 
 
 def max_difference(model: list[np.ndarray], reference: list[np.ndarray]) -> float:

@@ -108,6 +108,18 @@ def callbacks_of(reference: str) -> tuple[str, ...]:
         return _CALLBACKS.get(reference, ())
 
 
+def registered_function(reference: str, packages: Iterable[str]) -> Callable[..., Any] | None:
+    """The function registered as ``reference`` if its module is in ``packages``, else None.
+
+    One lookup: a worker resolves a training call's function and callbacks on every round.
+    """
+    with _LOCK:
+        function = _FUNCTIONS.get(reference)
+    if function is None or not in_packages(reference.partition(":")[0], packages):
+        return None
+    return function
+
+
 def registered_functions(packages: Iterable[str] | None = None) -> dict[str, Callable[..., Any]]:
     """The registered functions (of ``packages`` and their subpackages), sorted by reference."""
     with _LOCK:

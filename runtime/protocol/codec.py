@@ -9,6 +9,7 @@ is ever unpickled.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -149,7 +150,7 @@ def decode_array(message: pb.Array, buffers: list[np.ndarray]) -> np.ndarray | n
     if len(shape) > MAX_NDIM:
         raise MalformedRequestError(f"array has {len(shape)} dimensions; at most {MAX_NDIM}")
     _check_extents(shape, "array")
-    expected = dtype.itemsize * int(np.prod(shape, dtype=object))
+    expected = dtype.itemsize * math.prod(shape)  # Python ints: no overflow
     if message.WhichOneof("data") == "buffer":
         if message.buffer >= len(buffers):
             raise MalformedRequestError(

@@ -50,7 +50,7 @@ from fedla.runtime.udf_registry import (
     callbacks_of,
     import_packages,
     in_packages,
-    registered_functions,
+    registered_function,
 )
 from fedla.runtime.worker.audit_log import AuditLog
 from fedla.runtime.worker.data_reader import (
@@ -366,7 +366,7 @@ class RequestHandler:
                 f"module {module_name!r} is not allowed at this worker; its operator allows "
                 f"{', '.join(allowed) or 'none'} (start the worker with --allow-module PKG)"
             )
-        function = registered_functions(allowed).get(reference)
+        function = registered_function(reference, allowed)
         if function is None:
             raise AccessDeniedError(
                 f"{reference!r} is not a registered remote function at this worker; only "
@@ -403,17 +403,35 @@ def _check_arguments(
     surfacing as an internal error (a ``TypeError`` from inside the function still does).
     ``skip`` leading arguments are supplied by the worker and left out of the message.
     """
+    names = tuple(sorted(kwargs))
+    try:
+        problem = _binding_problem(function, len(args), names)
+    except TypeError:  # an unhashable callable: bind without the cache
+        problem = _binding_problem.__wrapped__(function, len(args), names)
+    if problem is None:
+        return
+    params = list(_signature(function).parameters.values())[skip:]  # type: ignore[union-attr]
+    raise InvalidArgumentError(
+        f"{label} cannot take {len(args) - skip} input(s) and attrs {sorted(kwargs)}: {problem}; "
+        f"its parameters are ({', '.join(str(p) for p in params)})"
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _binding_problem(function: Any, n_args: int, names: tuple[str, ...]) -> str | None:
+    """Why ``function`` cannot take ``n_args`` positional arguments and keywords ``names``.
+
+    None if it can. Binding looks only at how many arguments there are and their names, so
+    the answer is cached: a training site binds the same call every round.
+    """
     signature = _signature(function)
     if signature is None:
-        return
+        return None
     try:
-        signature.bind(*args, **kwargs)
+        signature.bind(*[None] * n_args, **dict.fromkeys(names))
     except TypeError as exc:
-        params = list(signature.parameters.values())[skip:]
-        raise InvalidArgumentError(
-            f"{label} cannot take {len(args) - skip} input(s) and attrs {sorted(kwargs)}: {exc}; "
-            f"its parameters are ({', '.join(str(p) for p in params)})"
-        ) from None
+        return str(exc)
+    return None
 
 
 def _input(scope: TenantScope, operand: Operand) -> Variable | LiteralInput:
