@@ -246,6 +246,7 @@ def predict(
     return xp.concatenate(chunks, axis=0)
 
 
+@remote_function
 def validate(
     model: Sequence[Any], hyperparams: Mapping[str, Any], features: Any, labels: Any
 ) -> tuple[float, float]:

@@ -138,6 +138,7 @@ def predict(model: Sequence[Any], X: Any) -> Any:
     return _forward(model_list.parameters(model), X)[2]
 
 
+@remote_function
 def validate(
     model: Sequence[Any], hyperparams: Mapping[str, Any], features: Any, labels: Any
 ) -> tuple[float, float]:

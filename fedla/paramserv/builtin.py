@@ -39,6 +39,7 @@ from fedla.paramserv.federated_data import (
     site_partitions,
 )
 from fedla.paramserv.federated_executor import FederatedExecutor, FederatedOptions
+from fedla.paramserv.federated_validation import FederatedValidation
 from fedla.paramserv.local_executor import LocalExecutor
 from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.paramserv.aggregation import check_like
@@ -51,7 +52,7 @@ from fedla.runtime.paramserv.policies import UTYPES
 from fedla.runtime.paramserv.robust_aggregation import ROBUST_AGGREGATIONS
 from fedla.runtime.paramserv.round_combiner import RoundCombiner
 from fedla.runtime.paramserv.server_optimizers import SERVER_OPTIMIZERS
-from fedla.runtime.paramserv.session import TrainingPlan, TrainingSession
+from fedla.runtime.paramserv.session import ScoreFn, TrainingPlan, TrainingSession
 from fedla.runtime.paramserv.site_training import FEDERATED_SCHEMES, scheme_row_counts
 from fedla.runtime.paramserv.worker import FREQUENCIES, epoch_seeds
 from fedla.runtime.udf_registry import registered_functions
@@ -128,8 +129,11 @@ def paramserv(
     hyperparams : dict, optional
         Passed to ``upd``, ``agg`` and ``val``; every ``upd`` call also gets ``"seed"``, an int
         derived from (``seed``, worker, epoch, batch), for reproducible dropout and the like.
-    val_features, val_labels : arrays, optional
-        Validation set, scored by ``val`` after every epoch.
+    val_features, val_labels : arrays or federated matrices, optional
+        Validation set, scored by ``val`` after every epoch. A federated ``val_features`` stays
+        at its sites (labels federated, or a local array sent there): each site scores its rows
+        and returns only its mean loss, accuracy and row count; ``val`` must then be registered
+        at the sites (``ffn``'s and ``cnn``'s ``validate`` are).
     seed : int, optional
         Seeds partitions and the per-batch seeds; with ``utype="BSP"`` the result is then
         bit-for-bit reproducible. Drawn at random when None (and recorded in the history).
@@ -146,8 +150,8 @@ def paramserv(
         none); a path: continue from that checkpoint. ``model`` must match its shapes; ``epochs``
         counts from the start of the original run.
     val : str or callable, optional
-        ``validate(model, hyperparams, features, labels) -> (loss, accuracy)``; by default the
-        ``validate`` function of ``upd``'s module, if it has one.
+        ``validate(model, hyperparams, features, labels) -> (loss, accuracy)``, means over the
+        rows; by default the ``validate`` function of ``upd``'s module, if it has one.
     progress : bool, optional
         tqdm progress bar (one step per round) with the validation loss and accuracy; by
         default only on a terminal or in a notebook.
@@ -308,22 +312,13 @@ def paramserv(
     num_backup_workers = check_int("num_backup_workers", num_backup_workers, 0)
     if utype == "SBP" and num_backup_workers >= k:
         raise InvalidArgumentError(f"num_backup_workers={num_backup_workers} should be < k={k}")
-    X_val: np.ndarray | None = None
-    y_val: np.ndarray | None = None
-    if (val_features is None) != (val_labels is None):
-        raise InvalidArgumentError("val_features and val_labels must be given together")
-    if val_features is not None:
-        X_val, y_val = check_data(val_features, val_labels, prefix="val_")
-        if X_val.shape[1] != X.shape[1] or y_val.shape[1] != y.shape[1]:
-            raise InvalidArgumentError(
-                f"val_features/val_labels have {X_val.shape[1]}/{y_val.shape[1]} columns but "
-                f"features/labels have {X.shape[1]}/{y.shape[1]}"
-            )
+    validate, val_inputs = _validation(val, val_features, val_labels, upd_ref, X, y, labels_kind,
+                                       model)
 
     # STEP 2: functions, checked on a first batch (here when the data is here)
-    val_fn = _validation_function(val, upd_ref) if X_val is not None else None
     if at_sites:
-        if X_val is not None:
+        if val_inputs and not is_federated(val_inputs[0]):
+            X_val, y_val = val_inputs
             _preflight(model, params, X_val[:batchsize], y_val[:batchsize], upd_fn, agg_fn,
                        upd_ref, agg_ref)
     else:
@@ -356,8 +351,8 @@ def paramserv(
         partitions = partition_rows(n_rows, k, scheme, seed)
         sites = None
     session = TrainingSession(
-        plan, model, agg_fn, params, partitions, validate=val_fn, val_features=X_val,
-        val_labels=y_val, first_epoch=first_epoch, history=history,
+        plan, model, agg_fn, params, partitions, validate=validate, first_epoch=first_epoch,
+        history=history,
         checkpoint_dir=checkpoint, progress=progress, sites=sites, combine=combine,
     )
     if differential_privacy:
@@ -532,9 +527,53 @@ def _check_model(model: Any) -> list[Any]:
     return arrays
 
 
-def _validation_function(val: FunctionRef | None, upd_ref: str) -> Callable[..., Any]:
+def _validation(
+    val: FunctionRef | None, val_features: Any, val_labels: Any, upd_ref: str, X: Any, y: Any,
+    labels_kind: str | None, model: list[Any],
+) -> tuple[ScoreFn | None, tuple[Any, ...]]:
+    """How the run scores its validation set after every epoch, and that set.
+
+    In-memory arrays are scored here; a federated ``val_features`` at its sites
+    (``FederatedValidation``), by a ``val`` registered there. The set is returned so that the
+    caller keeps a federated one (and its sites' variables) alive while training.
+    """
+    if (val_features is None) != (val_labels is None):
+        raise InvalidArgumentError("val_features and val_labels must be given together")
+    if val_features is None:
+        return None, ()
+    val_fn, val_ref = _validation_function(val, upd_ref)
+    if is_federated(val_features):
+        if is_spark_backed(val_features):
+            raise InvalidArgumentError(
+                "The 'val_features' parameter of paramserv must be an in-memory array or a "
+                "federated matrix of a Context with workers; Spark-backed validation data "
+                "(fl.from_spark) is not supported: collect it, or hold it at workers"
+            )
+        _check_registered(("val", val if val is not None else val_fn, val_ref))
+        partitions, X_val, y_val = site_partitions(val_features, val_labels,
+                                                   ("val_features", "val_labels"))
+        validate: ScoreFn = FederatedValidation(val_features.context, partitions, val_ref)
+    else:
+        X_val, y_val = check_data(val_features, val_labels, prefix="val_")
+
+        def validate(model: list[Any], hyperparams: Mapping[str, Any]) -> tuple[float, float]:
+            return val_fn(model, hyperparams, X_val, y_val)
+
+    if X_val.shape[1] != X.shape[1] or y_val.shape[1] != y.shape[1]:
+        raise InvalidArgumentError(
+            f"val_features/val_labels have {X_val.shape[1]}/{y_val.shape[1]} columns but "
+            f"features/labels have {X.shape[1]}/{y.shape[1]}"
+        )
+    check_finite("val_features", X_val)
+    check_finite("val_labels", y_val)
+    if labels_kind == "one-hot":
+        check_one_hot("val_labels", y_val, _n_classes(model, upd_ref))
+    return validate, (X_val, y_val)
+
+
+def _validation_function(val: FunctionRef | None, upd_ref: str) -> tuple[Callable[..., Any], str]:
     if val is not None:
-        return resolve_function("val", val)[0]
+        return resolve_function("val", val)
     module = importlib.import_module(upd_ref.partition(":")[0])
     found = getattr(module, "validate", None)
     if not callable(found):
@@ -543,7 +582,7 @@ def _validation_function(val: FunctionRef | None, upd_ref: str) -> Callable[...,
             f"val='module:function' (validate(model, hyperparams, features, labels) -> (loss, "
             f"accuracy)); upd's module {module.__name__!r} has no 'validate'"
         )
-    return found
+    return found, f"{module.__name__}:validate"
 
 
 def _preflight(

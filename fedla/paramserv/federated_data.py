@@ -37,24 +37,28 @@ def is_spark_backed(value: Any) -> bool:
     return is_federated(value) and isinstance(value.context.executor, SparkExecutor)
 
 
-def site_partitions(features: Any, labels: Any) -> tuple[list[SitePartition], Matrix, Matrix]:
+def site_partitions(
+    features: Any, labels: Any, names: tuple[str, str] = ("features", "labels")
+) -> tuple[list[SitePartition], Matrix, Matrix]:
     """The row blocks of ``features`` with their labels at the same sites.
 
     Returns the partitions and the feature and label matrices (keep them alive while training:
-    their variables at the sites live as long as they do).
+    their variables at the sites live as long as they do). ``names`` are the parameters'
+    names in errors (``val_features``, ``val_labels`` for a validation set).
     """
-    layout = _input_layout("features", features)
+    layout = _input_layout(names[0], features)
     context = features.context
     if is_federated(labels):
         if labels.context is not context:
             raise InvalidArgumentError(
-                "The 'labels' parameter of paramserv must belong to the same Context as the "
-                "features."
+                f"The {names[1]!r} parameter of paramserv must belong to the same Context as "
+                f"the {names[0]}."
             )
-        _input_layout("labels", labels)
+        _input_layout(names[1], labels)
         if labels.shape[0] != features.shape[0]:
             raise InvalidArgumentError(
-                f"features have {features.shape[0]} rows but labels have {labels.shape[0]}"
+                f"{names[0]} have {features.shape[0]} rows but {names[1]} have "
+                f"{labels.shape[0]}"
             )
         label_layout = realign(labels.node, layout, context)
     else:
@@ -63,8 +67,8 @@ def site_partitions(features: Any, labels: Any) -> tuple[list[SitePartition], Ma
         labels = np.asarray(labels)
         if labels.ndim != 2 or labels.shape[0] != features.shape[0]:
             raise InvalidArgumentError(
-                f"The 'labels' parameter of paramserv must be a 2-D array with one row per row "
-                f"of the features ({features.shape[0]}). Got shape {labels.shape} instead; "
+                f"The {names[1]!r} parameter of paramserv must be a 2-D array with one row per "
+                f"row of the {names[0]} ({features.shape[0]}). Got shape {labels.shape} instead; "
                 "one-hot encode classes with fedla.algorithms.nn.labels.one_hot(y)"
             )
         labels = context.scatter(labels, like=features)

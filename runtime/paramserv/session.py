@@ -28,7 +28,8 @@ from fedla.runtime.paramserv.worker import WorkerTask
 
 _LOGGER = logging.getLogger(__name__)
 
-ValidateFn = Callable[[list[Any], Mapping[str, Any], Any, Any], tuple[float, float]]
+ScoreFn = Callable[[list[Any], Mapping[str, Any]], tuple[float, float]]
+"""``score(model, hyperparams) -> (loss, accuracy)`` on the run's validation set, wherever it is."""
 
 
 @dataclass(frozen=True)
@@ -71,8 +72,8 @@ class TrainingSession:
     partitions : list of int arrays
         Rows of each worker.
     validate : callable, optional
-        ``validate(model, hyperparams, val_features, val_labels) -> (loss, accuracy)``.
-    val_features, val_labels : arrays, optional
+        ``validate(model, hyperparams) -> (loss, accuracy)`` on the validation set, after every
+        epoch (``ScoreFn``).
     first_epoch : int, default 0
         Epochs already done (when resuming).
     history : History, optional
@@ -90,7 +91,7 @@ class TrainingSession:
     def __init__(
         self, plan: TrainingPlan, model: Sequence[Any], agg: AggregateFn,
         hyperparams: Mapping[str, Any], partitions: Sequence[np.ndarray], *,
-        validate: ValidateFn | None = None, val_features: Any = None, val_labels: Any = None,
+        validate: ScoreFn | None = None,
         first_epoch: int = 0, history: History | None = None,
         checkpoint_dir: str | Path | None = None, progress: bool | None = None,
         combine: CombineFn | None = None, sites: Sequence[str] | None = None,
@@ -111,7 +112,6 @@ class TrainingSession:
             for w, rows in enumerate(partitions)
         ], plan.balancing)
         self._validate = validate
-        self._val = (val_features, val_labels)
         self._checkpoint_dir = checkpoint_dir
         self.round_hooks: list[Callable[[], None]] = []
         self._bar = tqdm(
@@ -190,8 +190,8 @@ class TrainingSession:
         """Validation, history, checkpoint and progress after ``epoch`` (0-based)."""
         now = time.perf_counter()
         loss, accuracy = math.nan, math.nan
-        if self._validate is not None and self._val[0] is not None:
-            loss, accuracy = (float(v) for v in self._validate(model, self.hyperparams, *self._val))
+        if self._validate is not None:
+            loss, accuracy = (float(v) for v in self._validate(model, self.hyperparams))
         history = self.history
         history.epoch.append(epoch + 1)
         history.val_loss.append(loss)

@@ -10,6 +10,7 @@ allowed.
 - ``row_order``: the rows a site trains on under a federated data scheme, kept at the site.
 - ``train``: ``local_steps`` over batches of that order, then (optionally) clipping and noise for
   differential privacy, compression, or masking for secure aggregation; returns only that.
+- ``evaluate``: the model's validation loss and accuracy on the site's validation rows.
 - ``secagg_keys``, ``secagg_share``, ``secagg_receive``, ``secagg_reveal``: the site's side of
   secure aggregation's key set-up and dropout recovery; private keys never leave the site.
 
@@ -36,7 +37,13 @@ from fedla.runtime.errors import InvalidArgumentError
 from fedla.runtime.paramserv.compression import compress_update
 from fedla.runtime.paramserv.differential_privacy import add_gaussian_noise, clip_update
 from fedla.runtime.paramserv.secure_aggregation import SecAggSite
-from fedla.runtime.paramserv.worker import AggregateFn, Steps, UpdateFn, local_steps
+from fedla.runtime.paramserv.worker import (
+    AggregateFn,
+    Steps,
+    UpdateFn,
+    ValidateFn,
+    local_steps,
+)
 from fedla.runtime.udf_registry import remote_function
 
 FEDERATED_SCHEMES = ("KEEP_DATA_ON_WORKER", "SHUFFLE", "REPLICATE_TO_MAX", "SUBSAMPLE_TO_MIN",
@@ -220,6 +227,24 @@ def train(
         arrays, encoding = packed.arrays, packed.method
     result = [kind, list(arrays), samples, encoding, time.perf_counter() - started]
     return (result, state) if keep_state else result
+
+
+@remote_function(callbacks=("val",))
+def evaluate(
+    features: Any, labels: Any, *model: Any, val: ValidateFn, hyperparams: Mapping[str, Any],
+) -> list[Any]:
+    """The model's validation loss and accuracy on this site's rows: ``[loss, accuracy, rows]``.
+
+    ``val`` (a reference, resolved like ``train``'s callbacks) returns means over the rows, so
+    the coordinator's row-weighted average over the sites is ``val`` on all their rows.
+    """
+    if labels.shape[0] != features.shape[0]:
+        raise InvalidArgumentError(
+            f"evaluate: features have {features.shape[0]} rows but labels have "
+            f"{labels.shape[0]}"
+        )
+    loss, accuracy = val(list(model), hyperparams, features, labels)
+    return [float(loss), float(accuracy), int(features.shape[0])]
 
 
 def _private(arrays: list[Any], trainable: int, clip: float, noise_multiplier: float

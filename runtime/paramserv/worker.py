@@ -37,6 +37,8 @@ from fedla.runtime.paramserv.messages import DELTA, GRADIENTS, Update
 FREQUENCIES = ("BATCH", "EPOCH", "NBATCHES")
 UpdateFn = Callable[[list[Any], Mapping[str, Any], Any, Any], list[Any]]
 AggregateFn = Callable[[list[Any], Mapping[str, Any], list[Any]], list[Any]]
+ValidateFn = Callable[[list[Any], Mapping[str, Any], Any, Any], tuple[float, float]]
+"""``val(model, hyperparams, features, labels) -> (loss, accuracy)``, means over the rows."""
 
 
 class ServerChannel(Protocol):

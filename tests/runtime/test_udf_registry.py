@@ -16,11 +16,14 @@ from fedla.runtime.udf_registry import (
 from fedla.runtime.worker.request_handler import DEFAULT_ALLOWED_MODULES
 from tests.conftest import REPO_ROOT
 
-PARAMSERV_PAIRS = [
+PARAMSERV_FUNCTIONS = [
     "fedla.algorithms.nn.cnn:aggregate",
     "fedla.algorithms.nn.cnn:gradients",
+    "fedla.algorithms.nn.cnn:validate",
     "fedla.algorithms.nn.ffn:aggregate",
     "fedla.algorithms.nn.ffn:gradients",
+    "fedla.algorithms.nn.ffn:validate",
+    "fedla.runtime.paramserv.site_training:evaluate",
     "fedla.runtime.paramserv.site_training:row_order",
     "fedla.runtime.paramserv.site_training:secagg_keys",
     "fedla.runtime.paramserv.site_training:secagg_receive",
@@ -30,10 +33,10 @@ PARAMSERV_PAIRS = [
 ]
 
 
-def test_only_the_paramserv_pairs_are_callable_by_default():
+def test_only_the_paramserv_functions_are_callable_by_default():
     import fedla.algorithms  # noqa: F401 - registers its remote functions
 
-    assert list(registered_functions(DEFAULT_ALLOWED_MODULES)) == PARAMSERV_PAIRS
+    assert list(registered_functions(DEFAULT_ALLOWED_MODULES)) == PARAMSERV_FUNCTIONS
 
 
 def test_registered_functions_filters_by_package():
@@ -85,7 +88,7 @@ def _fedla(*args: str) -> subprocess.CompletedProcess[str]:
 def test_list_udfs_prints_the_default_surface_and_exits():
     done = _fedla("--list-udfs")
     assert done.returncode == 0, done.stderr
-    assert [line.partition("(")[0] for line in done.stdout.splitlines()] == PARAMSERV_PAIRS
+    assert [line.partition("(")[0] for line in done.stdout.splitlines()] == PARAMSERV_FUNCTIONS
     assert "ffn_train" not in done.stdout
 
 
