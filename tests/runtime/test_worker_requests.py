@@ -577,3 +577,25 @@ def test_execute_raises_the_failed_request_not_the_skipped_ones(client, tenant):
 
 def test_empty_batch(client, tenant):
     assert client.execute(tenant, []) == []
+
+
+def test_site_evaluate_scores_its_rows_and_refuses_what_it_cannot_score(client, tenant,
+                                                                      assert_healthy):
+    from fedla.algorithms.nn import ffn
+
+    evaluate = "fedla.runtime.paramserv.site_training:evaluate"
+    model = ffn.init(3, 2, hidden=(4,), seed=1)
+    X, Y = np.random.default_rng(0).normal(size=(6, 3)), np.eye(2)[[0, 1, 0, 1, 0, 1]]
+    client.execute(tenant, [Put("X", X), Put("Y", Y), Put("Y5", Y[:5])])
+    attrs = {"val": ffn.VAL, "hyperparams": {}}
+    (score,) = client.execute(tenant, [ExecUdf(evaluate, ("X", "Y", *map(Literal, model)),
+                                               attrs=attrs)])
+    loss, accuracy = ffn.validate(model, {}, X, Y)
+    assert score == [pytest.approx(loss, rel=1e-12), pytest.approx(accuracy), 6]
+    with pytest.raises(InvalidArgumentError, match="features have 6 rows but labels have 5"):
+        client.execute(tenant, [ExecUdf(evaluate, ("X", "Y5", *map(Literal, model)),
+                                        attrs=attrs)])
+    with pytest.raises(AccessDeniedError, match="is not a registered remote function"):
+        client.execute(tenant, [ExecUdf(evaluate, ("X", "Y", *map(Literal, model)),
+                                        attrs={**attrs, "val": "fedla.algorithms.nn.ffn:init"})])
+    assert_healthy()
