@@ -123,22 +123,25 @@ def apply_gradients(
     hyper = {key: hyperparams.get(key, default) for key, default in DEFAULTS[name].items()}
     t = model[-1]
     steps_done = float(t.reshape(-1)[0])
-    hyper["lr"] = hyper["lr"] / (1.0 + float(hyperparams.get("lr_decay", 0.0)) * steps_done)
-    step = {"t": steps_done} if name == "adam" else {}
-    params, slot1, slot2 = model[:n], model[n:2 * n], model[2 * n:3 * n]
-    new_params, new_slot1, new_slot2 = [], list(slot1), list(slot2)
-    for i, (P, dP) in enumerate(zip(params, gradients)):
+    decay = float(hyperparams.get("lr_decay", 0.0))
+    if decay:
+        hyper["lr"] = hyper["lr"] / (1.0 + decay * steps_done)
+    if name == "adam":
+        hyper["t"] = steps_done
+    update = module.update
+    new_params, new_slots = list(model[:n]), list(model[n:3 * n])
+    # a step of a small model is ~30 numpy calls of ~1 us: building per-parameter state dicts
+    # and result lists cost a fifth of it
+    for i, (P, dP) in enumerate(zip(model[:n], gradients)):
         if dP.shape != P.shape:
             raise ShapeMismatchError(
                 f"gradient {i} has shape {dP.shape} but parameter {i} has shape {P.shape}"
             )
-        state = dict(zip(slot_names, (slot1[i], slot2[i])))
-        result = module.update(P, dP, **hyper, **step, **state)
         if not slot_names:
-            new_params.append(result)
-            continue
-        new_params.append(result[0])
-        new_slot1[i] = result[1]
-        if len(slot_names) > 1:
-            new_slot2[i] = result[2]
-    return new_params + new_slot1 + new_slot2 + [t + 1]
+            new_params[i] = update(P, dP, **hyper)
+        elif len(slot_names) == 1:
+            new_params[i], new_slots[i] = update(P, dP, **hyper, **{slot_names[0]: new_slots[i]})
+        else:
+            new_params[i], new_slots[i], new_slots[n + i] = update(
+                P, dP, **hyper, **dict(zip(slot_names, (new_slots[i], new_slots[n + i]))))
+    return new_params + new_slots + [t + 1]
