@@ -78,6 +78,15 @@ def test_softmax_forward_and_backward():
                                rtol=1e-14, atol=1e-17)
 
 
+def test_softmax_shifts_each_row_by_its_own_maximum():
+    # rows 2000 apart: one shift for all rows (a global or a column maximum) overflows one row
+    # to inf or underflows another to 0 / 0
+    base = np.array([0.0, LN2, np.log(5.0)])
+    scores = np.stack([base + 1000.0, base - 1000.0, base, np.full(3, -7.0)])
+    expected = [[1 / 8, 2 / 8, 5 / 8]] * 3 + [[1 / 3, 1 / 3, 1 / 3]]
+    np.testing.assert_allclose(softmax.forward(scores), expected, rtol=1e-13)
+
+
 def test_cross_entropy_loss_values():
     pred = np.array([[0.25, 0.75], [0.5, 0.5]])
     y = np.array([[0.0, 1.0], [1.0, 0.0]])
