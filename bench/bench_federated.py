@@ -36,6 +36,11 @@ site's BLAS gets ``cores // 3`` threads, as each of fedla's local workers does. 
 divides a path's median seconds per round by the faster Flower path's. fedla counts raw array
 bytes each way; Flower's count adds a 128-byte ``.npy`` header per array.
 
+The "CPU s/round" column is the whole machine's busy CPU time (``/proc/stat``, every process:
+servers, clients, sites) over a path's rounds, divided by the rounds; over the round seconds it
+says how many cores the path kept busy. Where that nears the core count, a path's rounds are
+bound by CPU, and the ratio of two paths' rounds can be no better than the ratio of their CPU.
+
 Flower pins ``protobuf<7`` and fedla needs ``>=7.35``: install Flower with
 ``pip install flwr==1.42.0 && pip install "protobuf>=7.35.1"`` (flwr 1.42 ran so here).
 """
@@ -43,12 +48,14 @@ Flower pins ``protobuf<7`` and fedla needs ``>=7.35``: install Flower with
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -77,13 +84,55 @@ class Case:
 class Measured:
     """What one path measured: seconds and bytes (up + down) per round, the final model.
 
-    ``train_seconds``: per round, the local training time of the slowest site.
+    ``train_seconds``: per round, the local training time of the slowest site. ``window``: the
+    ``time.perf_counter`` interval of the rounds (one clock for every process on Linux).
+    ``cpu_per_round``: the machine's busy CPU seconds in that window over the rounds.
     """
 
     round_seconds: list[float]
     round_bytes: list[int]
     model: list[np.ndarray]
     train_seconds: list[float]
+    window: tuple[float, float]
+    cpu_per_round: float = float("nan")
+
+
+class BusyCpu:
+    """Samples the machine's busy CPU time (``/proc/stat``, all cores) while it runs.
+
+    ``seconds(start, stop)``: busy CPU seconds between two ``time.perf_counter`` instants,
+    interpolated between samples. The kernel counts in ticks of 1/``SC_CLK_TCK`` s per core, so
+    a window of a few hundred ms is good to a few percent.
+    """
+
+    def __init__(self, interval: float = 0.005) -> None:
+        self._interval = interval
+        self._tick = 1.0 / os.sysconf("SC_CLK_TCK")
+        self._times: list[float] = []
+        self._busy: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "BusyCpu":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            with open("/proc/stat") as stat:
+                fields = [int(v) for v in stat.readline().split()[1:]]
+            # user nice system idle iowait irq softirq steal: idle and iowait are not busy
+            self._times.append(time.perf_counter())
+            self._busy.append((sum(fields[:8]) - fields[3] - fields[4]) * self._tick)
+            if self._stop.wait(self._interval):
+                return
+
+    def seconds(self, start: float, stop: float) -> float:
+        return float(np.diff(np.interp([start, stop], self._times, self._busy))[0])
 
 
 def make_sites(rows: int, directory: Path) -> tuple[np.ndarray, np.ndarray, list[Path]]:
@@ -178,7 +227,9 @@ def read_records(result_file: Path, workdir: Path) -> Measured:
         model = [records[f"model_{i}"]
                  for i in range(sum(name.startswith("model_") for name in records.files))]
         train_seconds = [float(s) for s in records["train_seconds"]]
-    return Measured([float(s) for s in seconds], [int(b) for b in nbytes], model, train_seconds)
+        window = (float(starts[0]), float(ends[-1]))
+    return Measured([float(s) for s in seconds], [int(b) for b in nbytes], model, train_seconds,
+                    window)
 
 
 def run_flower_grpc(case: Case, sites: list[Path], rounds: int, workdir: Path) -> Measured:
@@ -242,10 +293,12 @@ def run_fedla(case: Case, X: np.ndarray, Y: np.ndarray, rounds: int) -> Measured
                              epochs=rounds, batchsize=128,
                              hyperparams={"optimizer": "sgd", "lr": 0.1}, seed=0,
                              progress=False)
+        ended = time.perf_counter()
         h = model.history
         round_bytes = [int(up + down) for up, down in zip(h.bytes_up, h.bytes_down)]
         return Measured([float(s) for s in h.round_seconds], round_bytes, list(model),
-                        [float(s) for s in h.round_compute_seconds])
+                        [float(s) for s in h.round_compute_seconds],
+                        (ended - sum(h.round_seconds), ended))
 
 
 FLOWER_PATHS = {"Flower deployment": run_flower_deployment,
@@ -263,8 +316,14 @@ def measure(case: Case, X: np.ndarray, Y: np.ndarray, sites: list[Path], rounds:
     notes = [f"{case.name}: hidden={case.hidden or '()'}, model list {size / 1e6:.3f} MB"]
     measured: dict[str, Measured] = {}
     for name, run in FLOWER_PATHS.items():
-        measured[name] = run(case, sites, rounds, Path(tempfile.mkdtemp(prefix="run_", dir=tmp)))
-    measured[FEDLA] = run_fedla(case, X, Y, rounds)
+        with BusyCpu() as cpu:
+            result = run(case, sites, rounds, Path(tempfile.mkdtemp(prefix="run_", dir=tmp)))
+        measured[name] = dataclasses.replace(result, cpu_per_round=cpu.seconds(*result.window)
+                                             / len(result.round_seconds))
+    with BusyCpu() as cpu:
+        result = run_fedla(case, X, Y, rounds)
+    measured[FEDLA] = dataclasses.replace(result, cpu_per_round=cpu.seconds(*result.window)
+                                          / len(result.round_seconds))
     reference = measured["Flower gRPC start_*"].model
     differences = ", ".join(f"{name} {max_difference(result.model, reference):.1e}"
                             for name, result in measured.items()
@@ -315,8 +374,8 @@ def max_difference(model: list[np.ndarray], reference: list[np.ndarray]) -> floa
 def print_table(case_results: list[tuple[Case, dict[str, Measured]]], X: np.ndarray,
                 Y: np.ndarray) -> None:
     header = (f"{'case':<12}{'path':<22}{'rounds':>7}{'median s/round':>16}"
-              f"{'overhead s/round':>18}{'mean bytes/round':>18}{'final acc':>11}{'ratio':>9}"
-              f"{'overhead ratio':>16}")
+              f"{'overhead s/round':>18}{'CPU s/round':>13}{'mean bytes/round':>18}"
+              f"{'final acc':>11}{'ratio':>9}{'overhead ratio':>16}{'CPU ratio':>11}")
     print(header)
     print("-" * len(header))
     for case, measured in case_results:
@@ -325,10 +384,12 @@ def print_table(case_results: list[tuple[Case, dict[str, Measured]]], X: np.ndar
         for name, result in measured.items():
             median = float(np.median(result.round_seconds))
             print(f"{case.name:<12}{name:<22}{len(result.round_seconds):>7}{median:>16.4f}"
-                  f"{overhead(result):>18.4f}{np.mean(result.round_bytes):>18,.0f}"
+                  f"{overhead(result):>18.4f}{result.cpu_per_round:>13.4f}"
+                  f"{np.mean(result.round_bytes):>18,.0f}"
                   f"{accuracy(result.model, X, Y):>11.4f}"
                   f"{median / np.median(reference.round_seconds):>9.3f}"
-                  f"{overhead(result) / overhead(reference):>16.3f}")
+                  f"{overhead(result) / overhead(reference):>16.3f}"
+                  f"{result.cpu_per_round / reference.cpu_per_round:>11.3f}")
 
 
 def overhead(result: Measured) -> float:
@@ -367,6 +428,8 @@ def main() -> None:
     print("ratio: median s/round over the faster Flower path's; target for fedla: <= 0.5")
     print("overhead: s/round minus the slowest site's local training that round (what moving "
           "and combining cost); overhead ratio: over the faster Flower path's")
+    print(f"CPU: busy CPU seconds per round of the whole machine ({os.cpu_count()} cores), "
+          "every process; CPU ratio: over the faster Flower path's")
 
 
 if __name__ == "__main__":
